@@ -1,0 +1,230 @@
+"""Everything that differs between Keras backends, in one place.
+
+Each backend class answers the same questions: which GPUs are there, how to put
+an array on a device, how to wait for a device, how much device memory a case
+peaked at, and whether an exception is an out-of-memory. The rest of the
+harness asks `active()` and never tests a backend's name.
+Keras (and the backend library) are imported only inside these methods, after
+the plugin has set KERAS_BACKEND.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.metadata
+import os
+from dataclasses import dataclass
+
+BACKEND_NAMES = ("tensorflow", "jax", "torch")
+# Install commands for a backend missing from this machine.
+INSTALL_HINTS = {
+    "tensorflow": "pip install tensorflow-cpu   (GPU: pip install 'tensorflow[and-cuda]')",
+    "jax": "pip install jax   (GPU: pip install 'jax[cuda12]')",
+    "torch": "pip install torch   (CPU-only host: pip install torch --index-url https://download.pytorch.org/whl/cpu)",
+}
+_OOM_MARKERS = ("RESOURCE_EXHAUSTED", "ResourceExhausted", "out of memory", "OutOfMemory", "OOM when allocating")
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device the harness measures on.
+
+    Args:
+        name: the harness's name: "cpu" or "gpu:N".
+        description: what the hardware is (GPU model, or the CPU's model).
+        memory_mb: the device's total memory, where known.
+    """
+
+    name: str
+    description: str
+    memory_mb: float | None = None
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name.startswith("gpu")
+
+    @property
+    def keras_name(self) -> str:
+        """The name `keras.device()` takes."""
+        return self.name if self.is_gpu else "cpu:0"
+
+
+class Backend(abc.ABC):
+    """The operations whose code differs per backend."""
+
+    name = ""
+    package = ""  # the distribution whose version is recorded
+
+    def version(self) -> str:
+        return importlib.metadata.version(self.package)
+
+    @abc.abstractmethod
+    def gpus(self) -> list[Device]:
+        """The GPUs this backend sees, as gpu:0, gpu:1, ..."""
+
+    @abc.abstractmethod
+    def to_device(self, array, device: Device):
+        """`array` (numpy) as a tensor resident on `device`."""
+
+    def synchronize(self, device: Device) -> None:
+        """Waits until `device` has finished all work queued on it."""
+
+    def reset_peak_memory(self, device: Device) -> None:
+        """Starts a new peak-memory window on `device`, where the backend can."""
+
+    def peak_memory_mb(self, device: Device) -> float | None:
+        """Peak memory allocated on `device` since the last reset, where reported."""
+        return None
+
+    def is_out_of_memory(self, error: BaseException) -> bool:
+        return isinstance(error, MemoryError) or any(m in str(error) for m in _OOM_MARKERS)
+
+
+class TensorFlowBackend(Backend):
+    name = package = "tensorflow"
+
+    def version(self) -> str:
+        import tensorflow as tf
+
+        return tf.__version__  # tensorflow, tensorflow-cpu and tf-nightly share the module
+
+    def gpus(self):
+        import tensorflow as tf
+
+        devices = []
+        for index, gpu in enumerate(tf.config.list_physical_devices("GPU")):
+            details = tf.config.experimental.get_device_details(gpu)
+            devices.append(Device(f"gpu:{index}", details.get("device_name", gpu.name)))
+        return devices
+
+    def to_device(self, array, device):
+        import tensorflow as tf
+
+        with tf.device(device.keras_name):
+            return tf.identity(tf.convert_to_tensor(array))
+
+    def synchronize(self, device):
+        if device.is_gpu:
+            from tensorflow.python.eager import context
+
+            context.async_wait()
+
+    def reset_peak_memory(self, device):
+        if device.is_gpu:
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats(device.name.upper())
+
+    def peak_memory_mb(self, device):
+        if not device.is_gpu:
+            return None
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info(device.name.upper())["peak"] / 2**20
+
+
+class JaxBackend(Backend):
+    name = package = "jax"
+
+    def gpus(self):
+        import jax
+
+        try:
+            found = jax.devices("gpu")
+        except RuntimeError:  # no GPU platform in this jaxlib
+            return []
+        return [Device(f"gpu:{i}", d.device_kind, _bytes_to_mb((d.memory_stats() or {}).get("bytes_limit")))
+                for i, d in enumerate(found)]
+
+    def _jax_device(self, device):
+        import jax
+
+        return jax.devices("gpu")[int(device.name.split(":")[1])] if device.is_gpu else jax.devices("cpu")[0]
+
+    def to_device(self, array, device):
+        import jax
+
+        return jax.block_until_ready(jax.device_put(array, self._jax_device(device)))
+
+    def synchronize(self, device):
+        import jax
+
+        # Outputs are fetched to the host by the timed call; this also drains
+        # anything still queued (jax has no device-wide barrier).
+        jax.effects_barrier()
+
+    def peak_memory_mb(self, device):
+        # XLA's allocator keeps a process-lifetime peak that cannot be reset:
+        # the figure is the peak up to the end of this case.
+        stats = self._jax_device(device).memory_stats() if device.is_gpu else None
+        return _bytes_to_mb((stats or {}).get("peak_bytes_in_use"))
+
+
+class TorchBackend(Backend):
+    name = package = "torch"
+
+    def gpus(self):
+        import torch
+
+        return [Device(f"gpu:{i}", torch.cuda.get_device_name(i),
+                       torch.cuda.get_device_properties(i).total_memory / 2**20)
+                for i in range(torch.cuda.device_count())]
+
+    def _torch_device(self, device):
+        return device.name.replace("gpu", "cuda")
+
+    def to_device(self, array, device):
+        import torch
+
+        return torch.as_tensor(array).to(self._torch_device(device))
+
+    def synchronize(self, device):
+        if device.is_gpu:
+            import torch
+
+            torch.cuda.synchronize(self._torch_device(device))
+
+    def reset_peak_memory(self, device):
+        if device.is_gpu:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self._torch_device(device))
+
+    def peak_memory_mb(self, device):
+        if not device.is_gpu:
+            return None
+        import torch
+
+        return torch.cuda.max_memory_allocated(self._torch_device(device)) / 2**20
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (TensorFlowBackend(), JaxBackend(), TorchBackend())}
+
+
+def select(name: str) -> None:
+    """Chooses the Keras backend for this process; must run before Keras is imported."""
+    os.environ["KERAS_BACKEND"] = name
+    # TensorFlow's C++ start-up chatter buries the results; users can set it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def requested() -> str:
+    """The backend KERAS_BACKEND asks for (Keras' default: tensorflow)."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def active() -> Backend:
+    """The backend Keras runs on in this process (imports Keras)."""
+    import keras
+
+    return BACKENDS[keras.backend.backend()]
+
+
+def is_installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _bytes_to_mb(value):
+    return None if value is None else value / 2**20

@@ -1,0 +1,189 @@
+"""The harness's options: declared once, parsed once into a frozen HarnessConfig.
+
+Each option names a parser that turns its text into a value or raises
+OptionError with one line naming the bad value and what is accepted. The pytest
+plugin declares the options from OPTIONS and parses them at start-up, before
+any model is built; a bad value stops the run with that one line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import models
+from bench import backends
+
+MODES = ("infer", "predict", "train")
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+
+
+class OptionError(ValueError):
+    """A user's option value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How long to warm up and measure each case.
+
+    Warm-up runs until both `warmup_calls` calls and `warmup_s` seconds are done;
+    the timed rounds then number `measure_s` / (the warm step time), clamped to
+    [min_rounds, max_rounds]: many rounds for a 1 ms step, min_rounds for a 1 s step.
+    """
+
+    name: str
+    batch_sizes: tuple[int, ...]
+    warmup_calls: int
+    warmup_s: float
+    measure_s: float
+    min_rounds: int
+    max_rounds: int
+
+    def rounds_for(self, step_s: float) -> int:
+        wanted = int(self.measure_s / step_s) if step_s > 0 else self.max_rounds
+        return max(self.min_rounds, min(self.max_rounds, wanted))
+
+
+PROFILES = {
+    "quick": Profile("quick", batch_sizes=(1, 32, 128), warmup_calls=2, warmup_s=0.1,
+                     measure_s=0.5, min_rounds=5, max_rounds=500),
+    "full": Profile("full", batch_sizes=(1, 32, 128, 512), warmup_calls=10, warmup_s=2.0,
+                    measure_s=5.0, min_rounds=30, max_rounds=5000),
+}
+
+
+def _comma_list(text: str, option: str) -> list[str]:
+    items = [item.strip() for item in str(text).split(",")]
+    if not all(items):
+        raise OptionError(f"{option}: empty item in {text!r}; give a comma-separated list")
+    return list(dict.fromkeys(items))  # drop repeats, keep order
+
+
+def _choices(option: str, accepted):
+    def parse(text):
+        values = _comma_list(text, option)
+        for value in values:
+            if value not in accepted:
+                raise OptionError(f"{option}: unknown value {value!r}; accepted: {', '.join(accepted)}")
+        return tuple(values)
+    return parse
+
+
+def parse_models(text: str) -> tuple[str, ...]:
+    if text == "all":
+        return tuple(models.names())
+    names = _comma_list(text, "--models")
+    for name in names:
+        if name not in models.REGISTRY:
+            raise OptionError(f"--models: unknown model {name!r}; known: {', '.join(models.names())}")
+    return tuple(names)
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    sizes = []
+    for item in _comma_list(text, "--batch-sizes"):
+        if not item.isdigit() or int(item) < 1:
+            raise OptionError(f"--batch-sizes: {item!r} is not a positive integer; give e.g. 1,32,128")
+        sizes.append(int(item))
+    return tuple(sizes)
+
+
+_DEVICE = re.compile(r"cpu|gpu|gpu:\d+")
+
+
+def parse_devices(text: str) -> tuple[str, ...]:
+    devices = _comma_list(text, "--devices")
+    for device in devices:
+        if not _DEVICE.fullmatch(device):
+            raise OptionError(f"--devices: unknown device {device!r}; accepted: cpu, gpu (every GPU), gpu:N")
+    return tuple(devices)
+
+
+def parse_one(option: str, accepted):
+    def parse(text):
+        if text not in accepted:
+            raise OptionError(f"{option}: unknown value {text!r}; accepted: {', '.join(accepted)}")
+        return text
+    return parse
+
+
+def parse_results_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"--results-dir: {text!r} exists and is not a directory")
+    return path
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    metavar: str | None
+    default: str | bool
+    parse: object
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS = (
+    Option("--models", "NAMES", "all", parse_models,
+           f"comma list of models, or all (default: all). Known: {', '.join(models.names())}"),
+    Option("--modes", "MODES", ",".join(MODES), _choices("--modes", MODES),
+           "comma list of infer (compiled forward pass), predict (model.predict), "
+           "train (one training step) (default: all three)"),
+    Option("--batch-sizes", "SIZES", None, parse_batch_sizes,
+           "comma list of positive integers (default: the profile's: quick 1,32,128; full 1,32,128,512)"),
+    Option("--devices", "DEVICES", "cpu,gpu", parse_devices,
+           "comma list of cpu, gpu (every GPU the backend sees) or gpu:N (default: cpu,gpu)"),
+    Option("--profile", "NAME", "quick", parse_one("--profile", tuple(PROFILES)),
+           "quick (few rounds, minutes on a laptop) or full (more rounds and warm-up, batch 512 too; "
+           "numbers to publish) (default: quick)"),
+    Option("--jit-compile", "MODE", "auto", parse_one("--jit-compile", tuple(JIT_COMPILE)),
+           "Keras' compile(jit_compile=...): auto, on (XLA) or off (default: auto)"),
+    Option("--backend", "NAME", None, parse_one("--backend", backends.BACKEND_NAMES),
+           "Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow)"),
+    Option("--results-dir", "DIR", "results", parse_results_dir,
+           "where each run writes <run_id>.csv and <run_id>.samples.csv (default: results)"),
+    Option("--require-gpu", None, False, bool,
+           "fail at start-up when the backend sees no GPU, instead of skipping GPU cases"),
+)
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """The parsed options of one benchmark session."""
+
+    models: tuple[str, ...]
+    modes: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    devices: tuple[str, ...]
+    profile: Profile
+    jit_compile: str
+    backend: str
+    results_dir: Path
+    require_gpu: bool
+
+    @classmethod
+    def from_values(cls, values: dict) -> "HarnessConfig":
+        """Parses {dest: text} (missing ones take their defaults); raises OptionError."""
+        parsed = {}
+        for option in OPTIONS:
+            text = values.get(option.dest)
+            text = option.default if text is None else text
+            parsed[option.dest] = None if text is None else option.parse(text)
+        profile = PROFILES[parsed["profile"]]
+        backend = parsed["backend"] or backends.requested()
+        if backend not in backends.BACKEND_NAMES:
+            raise OptionError(f"KERAS_BACKEND: unknown backend {backend!r}; accepted: "
+                              f"{', '.join(backends.BACKEND_NAMES)}")
+        if not backends.is_installed(backend):
+            raise OptionError(f"--backend: {backend} is not installed; install it with: "
+                              f"{backends.INSTALL_HINTS[backend]}")
+        return cls(models=parsed["models"], modes=parsed["modes"],
+                   batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
+                   devices=parsed["devices"], profile=profile, jit_compile=parsed["jit_compile"],
+                   backend=backend, results_dir=parsed["results_dir"],
+                   require_gpu=parsed["require_gpu"])

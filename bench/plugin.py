@@ -1,0 +1,62 @@
+"""The pytest layer: thin hooks that hand off to one BenchSession.
+
+Loaded by the project's conftest.py. It must not import Keras at import time:
+pytest_configure chooses the backend first, and Keras is imported only when
+benchmark cases are collected.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import backends
+from bench.options import OPTIONS, HarnessConfig, OptionError
+from bench.session import BenchSession
+
+SESSION = pytest.StashKey[BenchSession]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("keras-bench", "Keras model benchmarks (pytest bench/)")
+    for option in OPTIONS:
+        if option.metavar is None:
+            group.addoption(option.flag, action="store_true", default=None, help=option.help)
+        else:
+            group.addoption(option.flag, metavar=option.metavar, default=None, help=option.help)
+
+
+def pytest_configure(config):
+    try:
+        harness_config = HarnessConfig.from_values({o.dest: config.getoption(o.dest) for o in OPTIONS})
+    except OptionError as error:
+        raise pytest.UsageError(str(error)) from None
+    backends.select(harness_config.backend)
+    config.stash[SESSION] = BenchSession(harness_config)
+
+
+def pytest_generate_tests(metafunc):
+    if "bench_case" in metafunc.fixturenames:
+        session = metafunc.config.stash[SESSION]
+        if session.config.require_gpu and session.gpu_count() == 0:
+            raise pytest.UsageError(f"--require-gpu: the {session.config.backend} backend sees no GPU")
+        cases = session.cases()
+        metafunc.parametrize("bench_case", cases, ids=[case.id for case in cases])
+
+
+@pytest.fixture
+def bench_session(request) -> BenchSession:
+    return request.config.stash[SESSION]
+
+
+def pytest_sessionfinish(session):
+    if SESSION in session.config.stash:
+        session.config.stash[SESSION].finish()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if SESSION in config.stash:
+        lines = config.stash[SESSION].summary_lines()
+        if lines:
+            terminalreporter.section("keras benchmark summary")
+            for line in lines:
+                terminalreporter.write_line(line)

@@ -1,0 +1,215 @@
+"""One benchmark session: the cases it runs, the models it builds, the rows it writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import models
+from bench import backends
+from bench.backends import Device
+from bench.measure import MODE_STEPS, DeviceMemory, HostMemory, time_case
+from bench.options import JIT_COMPILE, HarnessConfig
+from bench.results import CaseResult, write_run
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measurement: a model, in a mode, on a device, at a batch size."""
+
+    model: str
+    mode: str
+    device: str
+    batch_size: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.mode}-{self.device}-b{self.batch_size}"
+
+
+class BenchSession:
+    """Holds the parsed options, builds each model once, and collects the rows."""
+
+    def __init__(self, config: HarnessConfig):
+        self.config = config
+        self.results: list[CaseResult] = []
+        self.samples: list[tuple[CaseResult, list[float]]] = []
+        self.written: tuple[Path, Path] | None = None
+        self._devices: dict[str, Device] | None = None
+        self._fingerprint: dict | None = None
+        self._model_key = None
+        self._model = None
+
+    # -- collection -----------------------------------------------------------
+
+    @property
+    def backend(self):
+        return backends.active()
+
+    def devices(self) -> dict[str, Device]:
+        """The devices present, by harness name (imports Keras: call after configure)."""
+        if self._devices is None:
+            cpu = Device("cpu", _cpu_description())
+            self._devices = {"cpu": cpu, **{gpu.name: gpu for gpu in self.backend.gpus()}}
+        return self._devices
+
+    def gpu_count(self) -> int:
+        return sum(device.is_gpu for device in self.devices().values())
+
+    def requested_devices(self) -> list[str]:
+        """--devices expanded: "gpu" becomes every GPU present, or stays "gpu" (to be skipped)."""
+        present_gpus = [name for name, device in self.devices().items() if device.is_gpu]
+        expanded = []
+        for name in self.config.devices:
+            if name == "gpu":
+                expanded += present_gpus or ["gpu"]
+            else:
+                expanded.append(name)
+        return list(dict.fromkeys(expanded))
+
+    def cases(self) -> list[Case]:
+        """Every case in run order: grouped by model and device, so each model is built once."""
+        return [Case(model, mode, device, batch_size)
+                for model in self.config.models
+                for device in self.requested_devices()
+                for mode in self.config.modes
+                for batch_size in self.config.batch_sizes]
+
+    def missing_device_reason(self, name: str) -> str | None:
+        if name in self.devices():
+            return None
+        present = [n for n, d in self.devices().items() if d.is_gpu]
+        seen = f"sees only {', '.join(present)}" if present else "sees no GPU"
+        return f"{name} not present: the {self.config.backend} backend {seen}"
+
+    # -- running --------------------------------------------------------------
+
+    def run(self, case: Case, benchmark) -> None:
+        """Measures one case and records its row; skips or fails the test as the case does."""
+        reason = self.missing_device_reason(case.device)
+        spec = models.get(case.model)
+        if reason:
+            self._record(CaseResult(case.device, "", case.model, 0, case.mode, case.batch_size,
+                                    self._precision(), "", status="skipped", message=reason), None)
+            pytest.skip(reason)
+        device = self.devices()[case.device]
+        result = CaseResult(case.device, device.description, case.model, 0, case.mode, case.batch_size,
+                            self._precision(), "", status="ok")
+        try:
+            self._measure(case, spec, device, result, benchmark)
+        except Exception as error:  # recorded as a row, then reported by pytest
+            oom = self.backend.is_out_of_memory(error)
+            result.status = "oom" if oom else "error"
+            result.message = _one_line(error)
+            self._record(result, None)
+            if oom:
+                pytest.skip(f"out of memory: {result.message}")
+            raise
+
+    def _measure(self, case, spec, device, result, benchmark):
+        import keras
+
+        backend = self.backend
+        with keras.device(device.keras_name):
+            model = self._built_model(case.model, device)
+            result.params = model.count_params()
+            result.jit_compile = "on" if model.jit_compile else "off"
+            factor = models.TRAIN_FLOPS_FACTOR if case.mode == "train" else 1
+            result.flops_per_sample = factor * models.forward_flops(model)
+            x, y = (backend.to_device(array, device) for array in spec.synthetic_batch(case.batch_size))
+            step = MODE_STEPS[case.mode](model, x, y, case.batch_size)
+
+            def call():
+                step()
+                backend.synchronize(device)
+
+            with HostMemory() as host_memory, DeviceMemory(backend, device) as device_memory:
+                timings = time_case(call, profile=self.config.profile, benchmark=benchmark,
+                                    after_round=host_memory.sample)
+        result.first_call_ms = timings.first_call_s * 1e3
+        result.warmup_rounds = len(timings.warmup_s)
+        result.peak_rss_mb = host_memory.peak_mb
+        if device_memory.peak_mb is not None:
+            result.device_peak_mb = device_memory.peak_mb
+        if not timings.samples_s:  # --benchmark-disable: a smoke run, nothing to record
+            return
+        result.with_latency(timings.samples_s)
+        benchmark.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
+        self._record(result, timings.samples_s)
+
+    def _built_model(self, name: str, device: Device):
+        """The compiled model for (name, device); only the latest one is kept alive."""
+        key = (name, device.name)
+        if self._model_key != key:
+            self._model = None  # release the previous model before building the next
+            self._model = models.get(name).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
+            self._model_key = key
+        return self._model
+
+    def _precision(self) -> str:
+        import keras
+
+        return keras.config.dtype_policy().name
+
+    def _record(self, result: CaseResult, samples_s) -> None:
+        self.results.append(result)
+        if samples_s:
+            self.samples.append((result, samples_s))
+
+    # -- end of session ---------------------------------------------------------
+
+    def fingerprint(self) -> dict:
+        if self._fingerprint is None:
+            import keras
+
+            from bench.environment import run_fingerprint
+
+            backend = self.backend
+            self._fingerprint = run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
+                                                keras_version=keras.__version__, source_dir=SOURCE_DIR)
+        return self._fingerprint
+
+    def finish(self) -> None:
+        """Writes the run's files, if any case was measured or skipped."""
+        if self.results:
+            self.written = write_run(self.config.results_dir, self.fingerprint(), self.results, self.samples)
+
+    def summary_lines(self) -> list[str]:
+        """The compact end-of-run table, with GPU/CPU speedups where both ran."""
+        ok = [r for r in self.results if r.status == "ok"]
+        lines = []
+        if ok:
+            lines.append(f"{'model':<22}{'mode':<9}{'batch':>6}  {'device':<7}{'median ms':>11}"
+                         f"{'samples/s':>12}{'p99 ms':>10}{'first ms':>10}")
+            cpu = {(r.model, r.mode, r.batch_size): r for r in ok if r.device == "cpu"}
+            for r in ok:
+                line = (f"{r.model:<22}{r.mode:<9}{r.batch_size:>6}  {r.device:<7}{r.latency.median_ms:>11.3f}"
+                        f"{r.samples_per_s:>12.1f}{r.latency.p99_ms:>10.3f}{r.first_call_ms:>10.0f}")
+                base = cpu.get((r.model, r.mode, r.batch_size))
+                if r.device != "cpu" and base:
+                    line += f"  {base.latency.median_ms / r.latency.median_ms:.2f}x vs cpu"
+                lines.append(line)
+        others = Counter((r.status, r.message) for r in self.results if r.status != "ok")
+        for (status, message), count in others.items():
+            lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
+        if self.written:
+            lines.append(f"results: {self.written[0]}  (samples: {self.written[1].name})")
+        elif not self.results:
+            lines.append("no case was timed (--benchmark-disable or nothing selected): no results file written")
+        return lines
+
+
+def _cpu_description() -> str:
+    from bench.environment import cpu_model
+
+    return cpu_model()
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300]
