@@ -39,8 +39,8 @@ def usable_cores() -> int:
 def git_commit(directory: Path) -> str:
     """HEAD's hash, with '+dirty' when tracked files have uncommitted changes; '' outside git."""
     def git(*args):
-        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
     try:
         commit = git("rev-parse", "HEAD")
         if commit and git("status", "--porcelain", "--untracked-files=no"):

@@ -40,6 +40,7 @@ def pytest_generate_tests(metafunc):
         if session.config.require_gpu and session.gpu_count() == 0:
             raise pytest.UsageError(f"--require-gpu: the {session.config.backend} backend sees no GPU")
         cases = session.cases()
+        session.collected = True
         metafunc.parametrize("bench_case", cases, ids=[case.id for case in cases])
 
 

@@ -44,6 +44,7 @@ class BenchSession:
         self._fingerprint: dict | None = None
         self._model_key = None
         self._model = None
+        self.collected = False  # set when benchmark cases are collected
 
     # -- collection -----------------------------------------------------------
 
@@ -54,8 +55,7 @@ class BenchSession:
     def devices(self) -> dict[str, Device]:
         """The devices present, by harness name (imports Keras: call after configure)."""
         if self._devices is None:
-            cpu = Device("cpu", _cpu_description())
-            self._devices = {"cpu": cpu, **{gpu.name: gpu for gpu in self.backend.gpus()}}
+            self._devices = device_table(self.backend)
         return self._devices
 
     def gpu_count(self) -> int:
@@ -199,15 +199,16 @@ class BenchSession:
             lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
         if self.written:
             lines.append(f"results: {self.written[0]}  (samples: {self.written[1].name})")
-        elif not self.results:
+        elif self.collected and not self.results:
             lines.append("no case was timed (--benchmark-disable or nothing selected): no results file written")
         return lines
 
 
-def _cpu_description() -> str:
+def device_table(backend) -> dict[str, Device]:
+    """The CPU and every GPU `backend` sees, by harness name."""
     from bench.environment import cpu_model
 
-    return cpu_model()
+    return {"cpu": Device("cpu", cpu_model()), **{gpu.name: gpu for gpu in backend.gpus()}}
 
 
 def _one_line(error: BaseException) -> str:

@@ -9,6 +9,7 @@ them as the tutorial does, without importing Keras.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,14 +76,14 @@ def _read_npz(path, filename, keys):
             f"{filename} not found at {path}. No download is attempted: fetch it on a machine "
             f"with network (keras.datasets) and copy it there, or pass its path. Received: path='{path}'"
         )
-    try:
-        with np.load(path, allow_pickle=True) as data:
-            missing = [key for key in keys if key not in data.files]
-            if missing:
-                raise ValueError(
-                    f"{path} is not a Keras {filename}: it lacks {', '.join(missing)}. "
-                    f"Expected arrays: {', '.join(keys)}. Received: path='{path}'"
-                )
-            return {key: data[key] for key in keys}
-    except (OSError, EOFError) as error:  # np.load on a file that is not an npz
-        raise ValueError(f"{path} is not a readable npz file ({error}). Received: path='{path}'") from None
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not an npz file. Received: path='{path}'")
+    # IMDB's reviews are object arrays of lists, which need pickle: only load files you trust.
+    with np.load(path, allow_pickle=True) as data:
+        missing = [key for key in keys if key not in data.files]
+        if missing:
+            raise ValueError(
+                f"{path} is not a Keras {filename}: it lacks {', '.join(missing)}. "
+                f"Expected arrays: {', '.join(keys)}. Received: path='{path}'"
+            )
+        return {key: data[key] for key in keys}

@@ -1,0 +1,68 @@
+"""Every option's validation: one line naming the bad value and what is accepted."""
+
+import pytest
+
+from bench.options import PROFILES, HarnessConfig, OptionError
+
+BAD_VALUES = [
+    ({"models": "mnist_cnn,resnet"}, "--models: unknown model 'resnet'; known: mnist_cnn, mnist_separable_cnn"),
+    ({"models": "mnist_cnn,,imdb_lstm"}, "--models: empty item"),
+    ({"modes": "infer,serve"}, "--modes: unknown value 'serve'; accepted: infer, predict, train"),
+    ({"batch_sizes": "1,0"}, "--batch-sizes: '0' is not a positive integer"),
+    ({"batch_sizes": "32,x"}, "--batch-sizes: 'x' is not a positive integer"),
+    ({"batch_sizes": "-4"}, "--batch-sizes: '-4' is not a positive integer"),
+    ({"devices": "tpu"}, "--devices: unknown device 'tpu'; accepted: cpu, gpu (every GPU), gpu:N"),
+    ({"devices": "gpu:x"}, "--devices: unknown device 'gpu:x'"),
+    ({"profile": "fast"}, "--profile: unknown value 'fast'; accepted: quick, full"),
+    ({"jit_compile": "yes"}, "--jit-compile: unknown value 'yes'; accepted: auto, on, off"),
+    ({"backend": "mxnet"}, "--backend: unknown value 'mxnet'; accepted: tensorflow, jax, torch"),
+]
+
+
+@pytest.mark.parametrize("values,message", BAD_VALUES, ids=[next(iter(v)) + "=" + next(iter(v.values()))
+                                                            for v, _ in BAD_VALUES])
+def test_bad_value_is_named_with_what_is_accepted(values, message):
+    with pytest.raises(OptionError) as error:
+        HarnessConfig.from_values(values)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_results_dir_that_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(OptionError, match="--results-dir: .* exists and is not a directory"):
+        HarnessConfig.from_values({"results_dir": str(tmp_path / "f")})
+
+
+def test_unknown_keras_backend_variable(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "theano")
+    with pytest.raises(OptionError, match="KERAS_BACKEND: unknown backend 'theano'"):
+        HarnessConfig.from_values({})
+
+
+def test_defaults(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    config = HarnessConfig.from_values({})
+    assert config.batch_sizes == (1, 32, 128)
+    assert config.modes == ("infer", "predict", "train")
+    assert config.devices == ("cpu", "gpu")
+    assert config.backend == "tensorflow" and config.jit_compile == "auto"
+    assert len(config.models) == 7 and config.profile is PROFILES["quick"]
+
+
+def test_full_profile_adds_larger_batches_unless_given():
+    assert HarnessConfig.from_values({"profile": "full"}).batch_sizes == (1, 32, 128, 512)
+    assert HarnessConfig.from_values({"profile": "full", "batch_sizes": "8"}).batch_sizes == (8,)
+
+
+@pytest.mark.parametrize("step_s,rounds", [(0.0001, 500), (0.01, 50), (1.0, 5), (0.0, 500)])
+def test_rounds_adapt_to_the_step_time(step_s, rounds):
+    assert PROFILES["quick"].rounds_for(step_s) == rounds
+
+
+def test_cli_reports_a_bad_option_in_one_line_before_building_anything(run_bench):
+    result, results = run_bench("--models=resnet")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = [line for line in result.outlines + result.errlines if line.strip()]
+    assert output == [f"ERROR: --models: unknown model 'resnet'; known: {', '.join(__import__('models').names())}"]
+    assert not results.exists()
