@@ -31,14 +31,14 @@ def pytest_configure(config):
     except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     backends.select(harness_config.backend)
-    config.stash[SESSION] = BenchSession(harness_config)
+    session = config.stash[SESSION] = BenchSession(harness_config)
+    if harness_config.require_gpu and session.gpu_count() == 0:  # the one option that imports Keras here
+        raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
 
 
 def pytest_generate_tests(metafunc):
     if "bench_case" in metafunc.fixturenames:
         session = metafunc.config.stash[SESSION]
-        if session.config.require_gpu and session.gpu_count() == 0:
-            raise pytest.UsageError(f"--require-gpu: the {session.config.backend} backend sees no GPU")
         cases = session.cases()
         session.collected = True
         metafunc.parametrize("bench_case", cases, ids=[case.id for case in cases])

@@ -1,9 +1,7 @@
 """Test settings: Keras writes its config into a temporary KERAS_HOME, never ~/.keras."""
 
 import os
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +9,7 @@ import pytest
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="keras-home-")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests_support import bench_command  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -22,8 +20,6 @@ def run_bench(pytester, tmp_path):
     results_dir = tmp_path / "results"
 
     def run(*args, results=results_dir):
-        result = pytester.run(sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
-                              f"--rootdir={ROOT}", f"--results-dir={results}", *args, timeout=600)
-        return result, results
+        return pytester.run(*bench_command(results, *args), timeout=600), results
 
     return run
