@@ -66,6 +66,10 @@ class Backend(abc.ABC):
     def to_device(self, array, device: Device):
         """`array` (numpy) as a tensor resident on `device`."""
 
+    @abc.abstractmethod
+    def device_of(self, tensor) -> str:
+        """The harness name ("cpu", "gpu:N") of the device holding `tensor`."""
+
     def synchronize(self, device: Device) -> None:
         """Waits until `device` has finished all work queued on it."""
 
@@ -102,6 +106,10 @@ class TensorFlowBackend(Backend):
 
         with tf.device(device.keras_name):
             return tf.identity(tf.convert_to_tensor(array))
+
+    def device_of(self, tensor):
+        kind, index = tensor.device.rsplit("/device:", 1)[-1].split(":")
+        return "cpu" if kind == "CPU" else f"gpu:{index}"
 
     def synchronize(self, device):
         if device.is_gpu:
@@ -146,6 +154,12 @@ class JaxBackend(Backend):
 
         return jax.block_until_ready(jax.device_put(array, self._jax_device(device)))
 
+    def device_of(self, tensor):
+        import jax
+
+        (holder,) = tensor.devices()
+        return "cpu" if holder.platform == "cpu" else f"gpu:{jax.devices('gpu').index(holder)}"
+
     def synchronize(self, device):
         import jax
 
@@ -177,6 +191,9 @@ class TorchBackend(Backend):
         import torch
 
         return torch.as_tensor(array).to(self._torch_device(device))
+
+    def device_of(self, tensor):
+        return "cpu" if tensor.device.type == "cpu" else f"gpu:{tensor.device.index or 0}"
 
     def synchronize(self, device):
         if device.is_gpu:

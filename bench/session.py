@@ -122,6 +122,7 @@ class BenchSession:
             factor = models.TRAIN_FLOPS_FACTOR if case.mode == "train" else 1
             result.flops_per_sample = factor * models.forward_flops(model)
             x, y = (backend.to_device(array, device) for array in spec.synthetic_batch(case.batch_size))
+            _check_placement(backend, device, weights=model.weights[0].value, inputs=x)
             step = MODE_STEPS[case.mode](model, x, y, case.batch_size)
 
             def call():
@@ -209,6 +210,15 @@ def device_table(backend) -> dict[str, Device]:
     from bench.environment import cpu_model
 
     return {"cpu": Device("cpu", cpu_model()), **{gpu.name: gpu for gpu in backend.gpus()}}
+
+
+def _check_placement(backend, device, **tensors):
+    """Refuses to time a case whose weights or inputs sit on another device."""
+    for what, tensor in tensors.items():
+        holder = backend.device_of(tensor)
+        if holder != device.name:
+            raise RuntimeError(f"the model's {what} are on {holder}, not on {device.name}: the case would "
+                               f"not measure {device.name}")
 
 
 def _one_line(error: BaseException) -> str:

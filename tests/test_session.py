@@ -119,6 +119,9 @@ class FakeGpuBackend(Backend):
     def to_device(self, array, device):
         return array
 
+    def device_of(self, tensor):
+        return "cpu"
+
 
 @pytest.fixture
 def fake_gpu_session(monkeypatch):

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the quick matrix on a GPU host, CPU and GPU rows, on the JAX and PyTorch
+# backends, and leaves the runs under $OUT (default: results/reference/).
+# The lent GPU hosts have JAX and PyTorch but no Keras: .whl/ carries it
+# (bash ../shared/gpu/keras-wheels.sh). Each backend gets a time limit; SIGINT
+# makes pytest stop cleanly and still write the cases it finished.
+set -u
+OUT=${OUT:-results/reference}
+mkdir -p "$OUT"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export KERAS_HOME=/tmp/keras-home
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+  python3 -c "import jax, torch, keras; print('jax', jax.__version__, jax.devices()); print('torch', torch.__version__, torch.cuda.get_device_name(0)); print('keras', keras.__version__)"
+  nproc; grep -m1 'model name' /proc/cpuinfo
+} > "$OUT/host.txt" 2>&1
+# PyTorch runs Keras eagerly (a Python loop over 400 LSTM steps): the subset
+# that answers "GPU against CPU" and "cuDNN against not" fits the time.
+TORCH_SUBSET=${TORCH_SUBSET:---models=mnist_cnn,imdb_lstm,imdb_lstm_cudnn --modes=infer,train}
+for spec in jax:${JAX_LIMIT_S:-380} torch:${TORCH_LIMIT_S:-140}; do
+  backend=${spec%%:*}; limit=${spec##*:}
+  echo "== $backend (limit ${limit}s)"
+  timeout -s INT -k 20 "$limit" python3 -m pytest bench/ -q -p no:cacheprovider --backend "$backend" \
+    --devices cpu,gpu --results-dir "$OUT/$backend" $( [ "$backend" = torch ] && echo "$TORCH_SUBSET" ) 2>&1 | grep -v '^test_model\[' | tail -n 120
+done > "$OUT/log.txt" 2>&1
