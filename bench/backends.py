@@ -45,8 +45,9 @@ class Device:
 
     @property
     def keras_name(self) -> str:
-        """The name `keras.device()` takes."""
-        return self.name if self.is_gpu else "cpu:0"
+        """The name `keras.device()` takes ("cpu:0" would break Keras' torch backend,
+        whose variables then leave the device scope as plain tensors)."""
+        return self.name
 
 
 class Backend(abc.ABC):

@@ -103,6 +103,7 @@ class BenchSession:
         try:
             self._measure(case, spec, device, result, benchmark)
         except Exception as error:  # recorded as a row, then reported by pytest
+            self._model_key = self._model = None  # a failed call can leave the model half-built
             oom = self.backend.is_out_of_memory(error)
             result.status = "oom" if oom else "error"
             result.message = _one_line(error)

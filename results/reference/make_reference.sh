@@ -14,15 +14,18 @@ fi
 export KERAS_HOME=/tmp/keras-home
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-  python3 -c "import jax, torch, keras; print('jax', jax.__version__, jax.devices()); print('torch', torch.__version__, torch.cuda.get_device_name(0)); print('keras', keras.__version__)"
+  KERAS_BACKEND=jax python3 -c "import jax, torch, keras; print('jax', jax.__version__, jax.devices()); print('torch', torch.__version__, torch.cuda.get_device_name(0)); print('keras', keras.__version__)"
   nproc; grep -m1 'model name' /proc/cpuinfo
 } > "$OUT/host.txt" 2>&1
-# PyTorch runs Keras eagerly (a Python loop over 400 LSTM steps): the subset
-# that answers "GPU against CPU" and "cuDNN against not" fits the time.
+# PyTorch runs Keras eagerly (a Python loop over 400 LSTM steps): its default
+# subset answers "GPU against CPU" and "cuDNN against not" within its time.
+JAX_SUBSET=${JAX_SUBSET:-}
 TORCH_SUBSET=${TORCH_SUBSET:---models=mnist_cnn,imdb_lstm,imdb_lstm_cudnn --modes=infer,train}
-for spec in jax:${JAX_LIMIT_S:-380} torch:${TORCH_LIMIT_S:-140}; do
+for spec in ${RUNS:-jax:380 torch:140}; do
   backend=${spec%%:*}; limit=${spec##*:}
-  echo "== $backend (limit ${limit}s)"
+  subset=JAX_SUBSET; [ "$backend" = torch ] && subset=TORCH_SUBSET
+  echo "== $backend (limit ${limit}s) ${!subset}"
+  # shellcheck disable=SC2086  # the subset is a list of options
   timeout -s INT -k 20 "$limit" python3 -m pytest bench/ -q -p no:cacheprovider --backend "$backend" \
-    --devices cpu,gpu --results-dir "$OUT/$backend" $( [ "$backend" = torch ] && echo "$TORCH_SUBSET" ) 2>&1 | grep -v '^test_model\[' | tail -n 120
-done > "$OUT/log.txt" 2>&1
+    --devices cpu,gpu --results-dir "$OUT/$backend" ${!subset} 2>&1 | grep -v '^test_model\[' | tail -n 150
+done >> "$OUT/log.txt" 2>&1
