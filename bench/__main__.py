@@ -3,6 +3,7 @@
 import sys
 
 COMMANDS = {
+    "compare": "bench.compare",
     "overhead": "bench.overhead",
 }
 

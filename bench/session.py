@@ -91,6 +91,7 @@ class BenchSession:
 
     def run(self, case: Case, benchmark) -> None:
         """Measures one case and records its row; skips or fails the test as the case does."""
+        self.fingerprint()  # the first case also times the calibration workload, before any model
         reason = self.missing_device_reason(case.device)
         spec = models.get(case.model)
         if reason:
@@ -169,11 +170,15 @@ class BenchSession:
         if self._fingerprint is None:
             import keras
 
+            from bench.calibration import calibrate
             from bench.environment import run_fingerprint
 
             backend = self.backend
-            self._fingerprint = run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
-                                                keras_version=keras.__version__, source_dir=SOURCE_DIR)
+            self._fingerprint = {
+                **run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
+                                  keras_version=keras.__version__, source_dir=SOURCE_DIR),
+                **calibrate(),
+            }
         return self._fingerprint
 
     def finish(self) -> None:

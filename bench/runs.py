@@ -1,0 +1,127 @@
+"""Reading run files back, for compare and reports: every problem is one line.
+
+A run is `<run_id>.csv`, with its raw samples beside it in
+`<run_id>.samples.csv`. A directory stands for its newest run (run ids start
+with the UTC time, so the newest sorts last) unless a run id is named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
+from bench.results import KEY_COLUMNS
+
+CASE_KEY = ("backend", "device", "model", "mode", "batch_size", "precision", "jit_compile")
+REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
+NUMERIC = ("batch_size", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
+SAMPLES_SUFFIX = ".samples.csv"
+
+
+class RunFileError(ValueError):
+    """A run file (or directory) that cannot be used; the message is one line."""
+
+
+@dataclass
+class Run:
+    path: Path
+    cases: pd.DataFrame  # the rows with status ok
+    samples: pd.DataFrame | None  # None when the samples file is absent
+
+    @property
+    def run_id(self) -> str:
+        return str(self.cases["run_id"].iloc[0])
+
+    @property
+    def backends(self) -> list[str]:
+        return sorted(self.cases["backend"].unique())
+
+    def calibration_ms(self) -> float:
+        """The calibration workload's time (matmul + conv), for --normalize."""
+        columns = ["calibration_matmul_ms", "calibration_conv_ms"]
+        if any(c not in self.cases for c in columns) or self.cases[columns].isna().any().any():
+            raise RunFileError(f"{self.path}: no calibration figures ({', '.join(columns)}): "
+                               "--normalize needs runs recorded by a harness that calibrates")
+        row = self.cases.iloc[0]
+        return float(row["calibration_matmul_ms"] + row["calibration_conv_ms"])
+
+
+def resolve(text: str, run_id: str | None = None) -> Path:
+    """The run file `text` names: a file, or a directory's newest run (or its `run_id`)."""
+    path = Path(text)
+    if not path.exists():
+        raise RunFileError(f"{text}: no such file or directory")
+    if path.is_file():
+        if run_id:
+            raise RunFileError(f"{text}: a run id ({run_id}) picks a run in a directory, not in a file")
+        return path
+    if run_id:
+        chosen = path / f"{run_id}.csv"
+        if not chosen.is_file():
+            raise RunFileError(f"{text}: no run {run_id!r} in this directory")
+        return chosen
+    runs = sorted(p for p in path.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX))
+    if not runs:
+        raise RunFileError(f"{text}: no run files (<run_id>.csv) in this directory")
+    return runs[-1]
+
+
+def load(path: Path) -> Run:
+    """Reads and checks a run file and its samples file."""
+    frame = _read_csv(path)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
+    cases = frame[frame["status"] == "ok"].reset_index(drop=True)
+    if cases.empty:
+        raise RunFileError(f"{path}: no case with status ok")
+    _check_numeric(path, cases, [c for c in NUMERIC if c in cases.columns])
+    samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
+    samples = _load_samples(samples_path, cases) if samples_path.exists() else None
+    return Run(path, cases, samples)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise RunFileError(f"{path}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise RunFileError(f"{path}: not a CSV file ({' '.join(str(error).split())[:120]})") from None
+    if frame.empty:
+        raise RunFileError(f"{path}: no rows")
+    return frame
+
+
+def _check_numeric(path, frame, columns):
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.idxmax())
+            raise RunFileError(f"{path}: column {column} has a non-numeric value "
+                               f"{frame[column].iloc[row]!r} (case {row + 1}); expected a number")
+        frame[column] = values
+
+
+def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
+    samples = _read_csv(path)
+    missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
+    if missing:
+        raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")
+    _check_numeric(path, samples, ["batch_size", "seconds"])
+    if set(samples["run_id"]) != set(cases["run_id"]):
+        raise RunFileError(f"{path}: does not match its run: run_id {sorted(set(samples['run_id']))} "
+                           f"against {sorted(set(cases['run_id']))}")
+    counts = samples.groupby(list(CASE_KEY)).size().rename("n").reset_index()
+    joined = cases.merge(counts, on=list(CASE_KEY), how="left")
+    wrong = joined[joined["n"].fillna(0) != joined["rounds"]]
+    if not wrong.empty:
+        row = wrong.iloc[0]
+        raise RunFileError(f"{path}: does not match its run: {row['model']} {row['mode']} b{row['batch_size']} "
+                           f"{row['device']} has {int(row['n'] if row['n'] == row['n'] else 0)} samples "
+                           f"for {int(row['rounds'])} rounds")
+    return samples

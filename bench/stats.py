@@ -1,0 +1,134 @@
+"""Statistics for comparing two runs of a case on a noisy machine.
+
+The verdict follows asv's idea, tightened so that noise is never mistaken for
+"unchanged": a case is slower (faster) only when its median moved by more than
+the threshold AND the move is significant on the raw samples (two-sided
+Mann-Whitney U below alpha). It is unchanged only when the 99% bootstrap
+interval of the median ratio lies inside the threshold band; anything else is
+inconclusive. Without raw samples, Welch's t-test on the summary columns
+(mean, stddev, rounds) stands in for Mann-Whitney.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
+_EXACT_LIMIT = 20  # exact U distribution for samples this small and free of ties
+
+
+def mann_whitney_p(a, b) -> float:
+    """Two-sided p-value of the Mann-Whitney U test of samples `a` against `b`.
+
+    Exact (the permutation distribution of U) for up to 20 values a side without
+    ties; otherwise the normal approximation with tie and continuity corrections.
+    """
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    n1, n2 = a.size, b.size
+    if n1 == 0 or n2 == 0:
+        raise ValueError(f"both samples need values. Received: sizes=({n1}, {n2})")
+    combined = np.concatenate([a, b])
+    ranks = pd.Series(combined).rank(method="average").to_numpy()
+    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    ties = np.unique(combined, return_counts=True)[1]
+    if max(n1, n2) <= _EXACT_LIMIT and (ties == 1).all():
+        u = int(round(min(u1, n1 * n2 - u1)))
+        counts = _u_distribution(min(n1, n2), max(n1, n2))
+        return min(1.0, 2 * sum(counts[: u + 1]) / sum(counts))
+    mean = n1 * n2 / 2
+    n = n1 + n2
+    variance = n1 * n2 / 12 * ((n + 1) - (ties**3 - ties).sum() / (n * (n - 1)))
+    if variance <= 0:  # every value equal: no evidence of a difference
+        return 1.0
+    z = (abs(u1 - mean) - 0.5) / math.sqrt(variance)
+    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
+@lru_cache(maxsize=None)
+def _u_distribution(n1: int, n2: int) -> tuple[int, ...]:
+    """Counts of each U value over all arrangements of n1 + n2 distinct values."""
+    # f(i, j) as a polynomial in U: f(i, j) = f(i-1, j) shifted by j + f(i, j-1).
+    table = {(0, j): (1,) for j in range(n2 + 1)}
+    for i in range(1, n1 + 1):
+        table[(i, 0)] = (1,)
+        for j in range(1, n2 + 1):
+            left, right = table[(i - 1, j)], table[(i, j - 1)]
+            size = max(len(left) + j, len(right))
+            counts = [0] * size
+            for k, c in enumerate(left):
+                counts[k + j] += c
+            for k, c in enumerate(right):
+                counts[k] += c
+            table[(i, j)] = tuple(counts)
+    return table[(n1, n2)]
+
+
+def welch_p(mean1, sd1, n1, mean2, sd2, n2) -> float:
+    """Two-sided p of Welch's t-test from summaries (normal approximation of t)."""
+    if n1 < 2 or n2 < 2:
+        return 1.0
+    se = math.sqrt(sd1**2 / n1 + sd2**2 / n2)
+    if se == 0:
+        return 0.0 if mean1 != mean2 else 1.0
+    return math.erfc(abs(mean1 - mean2) / se / math.sqrt(2))
+
+
+def median_ratio_interval(baseline, candidate, *, level=0.99, resamples=2000, seed=0):
+    """Percentile bootstrap interval of median(candidate) / median(baseline)."""
+    rng = np.random.default_rng(seed)
+    base = np.median(rng.choice(np.asarray(baseline, float), (resamples, len(baseline))), axis=1)
+    cand = np.median(rng.choice(np.asarray(candidate, float), (resamples, len(candidate))), axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(cand / base, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    ratio: float  # candidate median / baseline median; above 1 is slower
+    p_value: float
+    low: float  # the ratio's interval, where known
+    high: float
+    verdict: str
+
+
+def verdict(ratio, p_value, low, high, *, threshold: float, alpha: float) -> str:
+    """slower / faster / unchanged / inconclusive, as described in the module docstring."""
+    band_high, band_low = 1 + threshold, 1 / (1 + threshold)
+    if p_value < alpha and ratio > band_high:
+        return SLOWER
+    if p_value < alpha and ratio < band_low:
+        return FASTER
+    if band_low <= low and high <= band_high:
+        return UNCHANGED
+    return INCONCLUSIVE
+
+
+def compare_samples(baseline, candidate, *, threshold: float, alpha: float) -> Comparison:
+    """Compares raw per-round times (any unit, the same on both sides)."""
+    ratio = float(np.median(candidate) / np.median(baseline))
+    p_value = mann_whitney_p(baseline, candidate)
+    low, high = median_ratio_interval(baseline, candidate)
+    return Comparison(ratio, p_value, low, high, verdict(ratio, p_value, low, high,
+                                                         threshold=threshold, alpha=alpha))
+
+
+def compare_summaries(baseline: dict, candidate: dict, *, threshold: float, alpha: float) -> Comparison:
+    """Compares two summary rows (median_ms, mean_ms, stddev_ms, rounds) without raw samples.
+
+    The ratio's interval comes from the standard errors of the means, widened to 99%.
+    """
+    ratio = candidate["median_ms"] / baseline["median_ms"]
+    p_value = welch_p(baseline["mean_ms"], baseline["stddev_ms"], baseline["rounds"],
+                      candidate["mean_ms"], candidate["stddev_ms"], candidate["rounds"])
+    relative_se = math.sqrt(sum((row["stddev_ms"] / row["mean_ms"]) ** 2 / max(row["rounds"], 1)
+                                for row in (baseline, candidate)))
+    spread = 2.576 * relative_se
+    low, high = ratio * (1 - spread), ratio * (1 + spread)
+    return Comparison(ratio, p_value, low, high, verdict(ratio, p_value, low, high,
+                                                         threshold=threshold, alpha=alpha))

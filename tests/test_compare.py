@@ -1,0 +1,165 @@
+"""`python -m bench compare`: verdicts, exit codes, formats, views and bad input."""
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.compare import main
+from bench.results import CaseResult, write_run
+
+CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "infer", 1)]
+
+
+def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", device="cpu",
+             calibration_ms=10.0, seed=0, cases=CASES):
+    """Writes a run with 30 lognormal rounds (3% noise) per case; `scale` slows chosen cases."""
+    rng = np.random.default_rng(seed)
+    fingerprint = {"run_id": f"{stamp}_{host}_{backend}", "timestamp_utc": stamp, "host": host,
+                   "backend": backend, "calibration_matmul_ms": calibration_ms, "calibration_conv_ms": 0.0}
+    results, samples = [], []
+    for base_ms, (model, mode, batch) in enumerate(cases, start=1):
+        factor = (scale or {}).get((model, mode, batch), 1.0)
+        secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, 30))
+        result = CaseResult(device, device, model, 1, mode, batch, "float32", "off", "ok",
+                            flops_per_sample=1.0).with_latency(secs)
+        results.append(result)
+        samples.append((result, secs))
+    return write_run(directory, fingerprint, results, samples)[0]
+
+
+def run_cli(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_same_machine_twice_is_unchanged(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z")
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1)
+    code, out, _ = run_cli(base, cand)
+    assert code == 0
+    assert "3 unchanged" in out
+
+
+def test_a_20_percent_slower_case_fails_and_is_named_last(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z")
+    make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("mnist_cnn", "train", 32): 1.2})
+    code, out, _ = run_cli(tmp_path / "a", tmp_path / "b")  # directories: their newest runs
+    assert code == 1
+    assert out.splitlines()[-1].startswith("slower: mnist_cnn train b32 cpu x1.")
+
+
+def test_a_3_percent_slower_case_passes(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z")
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("mnist_cnn", "train", 32): 1.03})
+    assert run_cli(base, cand)[0] == 0
+
+
+def test_csv_and_markdown_formats(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z")
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1)
+    _, out, _ = run_cli(base, cand, "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert len(table) == 3 and set(table["verdict"]) == {"unchanged"}
+    assert {"baseline_ms", "candidate_ms", "ratio", "p_value"} <= set(table.columns)
+    _, out, _ = run_cli(base, cand, "--format", "markdown")
+    assert [line for line in out.splitlines() if line.startswith("|")][1].startswith("|---|")
+
+
+def test_cases_only_on_one_side(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z", cases=CASES[:2])
+    cand = make_run(tmp_path / "b", "20260101T010000Z", cases=CASES[1:])
+    _, out, _ = run_cli(base, cand, "--format", "csv")
+    verdicts = pd.read_csv(io.StringIO(out)).set_index("model")["verdict"]
+    assert verdicts["imdb_lstm"] == "only in candidate"
+    assert "only in baseline" in set(verdicts)
+
+
+def test_without_samples_the_summary_is_used_and_said(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z")
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("imdb_lstm", "infer", 1): 1.5})
+    cand.with_name(cand.stem + ".samples.csv").unlink()
+    code, out, _ = run_cli(base, cand)
+    assert code == 1
+    assert "verdicts use the summary columns" in out.splitlines()[0]
+
+
+def test_normalize_removes_a_slower_machine(tmp_path):
+    base = make_run(tmp_path / "a", "20260101T000000Z", calibration_ms=10)
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, calibration_ms=20)  # all twice as slow
+    assert run_cli(base, cand)[0] == 1
+    code, out, _ = run_cli(base, cand, "--normalize", "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert code == 0 and set(table["verdict"]) == {"unchanged"}
+    assert table["ratio"].to_numpy() == pytest.approx(2.0, rel=0.05)
+    assert table["normalized_ratio"].to_numpy() == pytest.approx(1.0, rel=0.05)
+
+
+def test_by_device_gives_the_gpu_speedup(tmp_path):
+    cpu = make_run(tmp_path, "20260101T000000Z", device="cpu")
+    gpu_frame = pd.read_csv(make_run(tmp_path / "g", "20260101T000000Z", device="gpu:0", calibration_ms=2.5))
+    run = pd.concat([pd.read_csv(cpu), gpu_frame.assign(run_id=pd.read_csv(cpu)["run_id"].iloc[0])])
+    both = tmp_path / "both.csv"
+    run.to_csv(both, index=False)
+    code, out, _ = run_cli("--by", "device", both, "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert code == 0 and set(table["device"]) == {"gpu:0"}
+    assert table["speedup"].to_numpy() == pytest.approx(table["cpu_ms"] / table["gpu_ms"])
+    assert table["speedup"].to_numpy() == pytest.approx(4.0, rel=0.05)
+
+
+def test_by_backend_side_by_side(tmp_path):
+    tf = make_run(tmp_path / "tf", "20260101T000000Z", backend="tensorflow")
+    jax = make_run(tmp_path / "jax", "20260101T000000Z", backend="jax", calibration_ms=5)
+    code, out, _ = run_cli("--by", "backend", tf, jax, "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert code == 0 and len(table) == 3
+    assert table["jax/tensorflow"].to_numpy() == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.fixture
+def good_run(tmp_path):
+    return make_run(tmp_path / "good", "20260101T000000Z")
+
+
+def bad_inputs(tmp_path, good_run):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    not_run = tmp_path / "notrun.csv"
+    pd.DataFrame({"model": ["x"], "median_ms": [1.0]}).to_csv(not_run, index=False)
+    text = tmp_path / "text.csv"
+    pd.read_csv(good_run).assign(median_ms="fast").to_csv(text, index=False)
+    other = make_run(tmp_path / "other", "20260101T000000Z", cases=[("imdb_gru", "train", 8)])
+    jax = make_run(tmp_path / "jax", "20260101T000000Z", backend="jax")
+    mismatched = make_run(tmp_path / "mismatch", "20260101T000000Z")
+    samples = mismatched.with_name(mismatched.stem + ".samples.csv")
+    pd.read_csv(samples).iloc[:-1].to_csv(samples, index=False)
+    (tmp_path / "nothing").mkdir()
+    return [
+        ((tmp_path / "absent.csv", good_run), "absent.csv: no such file or directory"),
+        ((empty, good_run), "empty.csv: empty file"),
+        ((not_run, good_run), "notrun.csv: not a run file: missing columns run_id, backend, device, mode"),
+        ((good_run, text), "column median_ms has a non-numeric value 'fast'"),
+        ((good_run, other), "no case in common"),
+        ((good_run, good_run, "--threshold", "abc"), "--threshold: 'abc' is not a percentage"),
+        ((good_run, good_run, "--threshold=-5%"), "--threshold: '-5%' is negative"),
+        ((good_run, good_run, "--alpha", "2"), "--alpha: '2' is not a probability"),
+        ((good_run, jax), "runs of different backends (tensorflow against jax): compare them with --by backend"),
+        ((good_run, mismatched), "does not match its run: imdb_lstm infer b1 cpu has 29 samples for 30 rounds"),
+        ((tmp_path / "nothing", good_run), "nothing: no run files"),
+        (("--by", "device", good_run), "no GPU rows"),
+    ]
+
+
+def test_every_bad_input_is_one_line_and_exit_2(tmp_path, good_run):
+    for args, message in bad_inputs(tmp_path, good_run):
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        code, out, err = run_cli(*args)
+        assert code == 2, (args, out, err)
+        assert out == "", args
+        assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before
