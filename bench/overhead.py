@@ -1,8 +1,8 @@
 """`python -m bench overhead`: does the harness add anything to what it measures?
 
-Times one case twice, alternately: through a real `pytest bench/` session (in a
-subprocess, its median read from the run CSV) and through a bare loop in this
-process over the same compiled call (predict_on_batch / train_on_batch on a
+Times one case twice, alternately, each in a fresh process: through a real
+`pytest bench/` session (its median read from the run CSV) and through a bare
+loop over the same compiled call (predict_on_batch / train_on_batch on a
 device-resident batch, result fetched to the host). The two medians should
 agree within the machine's noise; a harness that added overhead would show
 here as a ratio above 1.
@@ -53,6 +53,16 @@ def bare_median_ms(model_name: str, mode: str, batch_size: int, device_name: str
     return statistics.median(times) * 1e3
 
 
+def bare_median_ms_in_subprocess(model_name, mode, batch_size, device_name, backend_name, rounds) -> float:
+    command = [sys.executable, "-m", "bench", "overhead", f"--model={model_name}", f"--mode={mode}",
+               f"--batch-size={batch_size}", f"--device={device_name}", f"--backend={backend_name}",
+               f"--bare-loop-rounds={rounds}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the bare loop failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
 def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, profile) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as results:
         command = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
@@ -76,6 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default=None, help="tensorflow, jax or torch (default: $KERAS_BACKEND)")
     parser.add_argument("--repeats", default="5", help="harness/bare pairs to alternate (default: 5)")
     parser.add_argument("--profile", default="full", help="the harness profile (default: full, for many rounds)")
+    parser.add_argument("--bare-loop-rounds", default=None, help=argparse.SUPPRESS)  # the child process's job
     args = parser.parse_args(argv)
     try:
         model_name = parse_one("--model", tuple(models.names()))(args.model)
@@ -87,11 +98,14 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     backends.select(backend_name)
+    if args.bare_loop_rounds:
+        print(bare_median_ms(model_name, mode, batch_size, args.device, _positive("rounds", args.bare_loop_rounds)))
+        return 0
     harness, bare = [], []
     for repeat in range(repeats):
         median, rounds = harness_median_ms(model_name, mode, batch_size, args.device, backend_name, profile)
         harness.append(median)
-        bare.append(bare_median_ms(model_name, mode, batch_size, args.device, rounds))
+        bare.append(bare_median_ms_in_subprocess(model_name, mode, batch_size, args.device, backend_name, rounds))
         print(f"pair {repeat + 1}: harness {harness[-1]:.3f} ms ({rounds} rounds), bare loop {bare[-1]:.3f} ms")
     # Pairs run back to back, so their ratio cancels the machine's slow drift.
     ratio = statistics.median(h / b for h, b in zip(harness, bare))
