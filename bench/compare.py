@@ -70,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, normalize) -> pd.DataFrame:
-    """One row per case of either run, with medians, ratios and a verdict."""
+def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, normalize):
+    """One row per case of either run, with medians, ratios and a verdict; and the between-run noise.
+
+    Returns:
+        (table, sigma): sigma is the between-run noise of log ratios, None with too few cases.
+    """
     if baseline.backends != candidate.backends:
         raise RunFileError(f"runs of different backends ({', '.join(baseline.backends)} against "
                            f"{', '.join(candidate.backends)}): compare them with --by backend")
@@ -82,16 +86,20 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
         raise RunFileError(f"no case in common between {baseline.path} and {candidate.path}")
     scale_base = baseline.calibration_ms() if normalize else 1.0
     scale_cand = candidate.calibration_ms() if normalize else 1.0
+    common = merged[merged["_merge"] == "both"]
+    within = {index: _compare_case(case, baseline, candidate, scale_base, scale_cand,
+                                   threshold=threshold, alpha=alpha) for index, case in common.iterrows()}
+    sigma = stats.between_run_sigma([result.ratio for result, _ in within.values()])
     rows = []
-    for _, case in merged.iterrows():
+    for index, case in merged.iterrows():
         row = {column: case[column] for column in key}
         row.update(baseline_ms=case["median_ms_base"], candidate_ms=case["median_ms_cand"])
         if case["_merge"] != "both":
             row["verdict"] = "only in baseline" if case["_merge"] == "left_only" else "only in candidate"
             rows.append(row)
             continue
-        result, method = _compare_case(case, baseline, candidate, scale_base, scale_cand,
-                                       threshold=threshold, alpha=alpha)
+        result, method = within[index]
+        result = stats.with_between_run_noise(result, sigma, threshold=threshold, alpha=alpha)
         row.update(ratio=case["median_ms_cand"] / case["median_ms_base"], p_value=result.p_value,
                    ratio_low=result.low, ratio_high=result.high, verdict=result.verdict, method=method)
         if normalize:
@@ -100,7 +108,8 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     table = pd.DataFrame(rows)
     slower = table["verdict"] == stats.SLOWER
     # Regressions last, worst first, so that they end the output.
-    return pd.concat([table[~slower], table[slower].sort_values("ratio", ascending=False)], ignore_index=True)
+    table = pd.concat([table[~slower], table[slower].sort_values("ratio", ascending=False)], ignore_index=True)
+    return table, sigma
 
 
 def _compare_case(case, baseline, candidate, scale_base, scale_cand, *, threshold, alpha):
@@ -199,7 +208,8 @@ def _run(args):
                            "(use --by backend or --by host for more)")
     baseline = runs.load(runs.resolve(args.runs[0], args.baseline_run))
     candidate = runs.load(runs.resolve(args.runs[1], args.candidate_run))
-    table = compare_runs(baseline, candidate, threshold=args.threshold, alpha=args.alpha, normalize=args.normalize)
+    table, sigma = compare_runs(baseline, candidate, threshold=args.threshold, alpha=args.alpha,
+                                normalize=args.normalize)
     if baseline.samples is None or candidate.samples is None:
         absent = [r.path.name for r in (baseline, candidate) if r.samples is None]
         notes.append(f"note: no samples file for {', '.join(absent)}: verdicts use the summary columns "
@@ -207,6 +217,13 @@ def _run(args):
     if args.format != "csv":
         notes.append(f"baseline {baseline.run_id} | candidate {candidate.run_id} | threshold "
                      f"{args.threshold:.0%} | alpha {args.alpha}" + (" | normalized by calibration" if args.normalize else ""))
+        if sigma is None:
+            notes.append(f"between-run noise: not estimated (fewer than {stats.MIN_CASES_FOR_NOISE} cases in "
+                         "common); verdicts rest on the rounds within each run")
+        else:
+            notes.append(f"between-run noise: {sigma:.1%} (spread of the log ratios over {len(table)} cases); "
+                         f"a single case must move by x{stats.detectable_change(sigma, args.alpha):.2f} "
+                         "to be told from it")
     slower = table[table["verdict"] == stats.SLOWER]
     output = render(table, args.format)
     if args.format != "csv":

@@ -7,6 +7,15 @@ Mann-Whitney U below alpha). It is unchanged only when the 99% bootstrap
 interval of the median ratio lies inside the threshold band; anything else is
 inconclusive. Without raw samples, Welch's t-test on the summary columns
 (mean, stddev, rounds) stands in for Mann-Whitney.
+
+Rounds within one run share that run's machine state, so on a shared machine two
+runs of the same code can differ by far more than the rounds' spread suggests
+(measured on a 2-core VM: an A/A pair of quick runs gave ratios from 0.73 to
+1.82). The between-run noise is therefore estimated from the runs themselves:
+the robust spread (1.4826 x MAD) of the log median ratios over all cases in
+common. A move must also be significant against that noise, and the ratio's
+interval widens by it. A real regression that slows many cases alike shifts the
+ratios without widening their spread, so it stays detectable.
 """
 
 from __future__ import annotations
@@ -116,6 +125,44 @@ def compare_samples(baseline, candidate, *, threshold: float, alpha: float) -> C
     low, high = median_ratio_interval(baseline, candidate)
     return Comparison(ratio, p_value, low, high, verdict(ratio, p_value, low, high,
                                                          threshold=threshold, alpha=alpha))
+
+
+MIN_CASES_FOR_NOISE = 8  # fewer cases give no usable estimate of the between-run noise
+
+
+def between_run_sigma(ratios) -> float | None:
+    """Robust standard deviation of log(ratio) over the cases in common; None if too few."""
+    logs = np.log(np.asarray(ratios, dtype="float64"))
+    if logs.size < MIN_CASES_FOR_NOISE:
+        return None
+    return float(1.4826 * np.median(np.abs(logs - np.median(logs))))
+
+
+def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float,
+                           alpha: float) -> Comparison:
+    """`result` judged also against the between-run noise `sigma` (of log ratios)."""
+    if not sigma:
+        return result
+    p_between = math.erfc(abs(math.log(result.ratio)) / sigma / math.sqrt(2))
+    z = 2.576  # the 99% interval, like the bootstrap's
+    p_value = max(result.p_value, p_between)
+    low = min(result.low, result.ratio * math.exp(-z * sigma))
+    high = max(result.high, result.ratio * math.exp(z * sigma))
+    return Comparison(result.ratio, p_value, low, high,
+                      verdict(result.ratio, p_value, low, high, threshold=threshold, alpha=alpha))
+
+
+def detectable_change(sigma: float, alpha: float) -> float:
+    """The smallest ratio a single-run comparison can call significant under `sigma`."""
+    return math.exp(math.sqrt(2) * _erfc_inverse(alpha) * sigma)
+
+
+def _erfc_inverse(p: float) -> float:
+    low, high = 0.0, 10.0
+    for _ in range(100):  # bisection: erfc is decreasing
+        mid = (low + high) / 2
+        low, high = (mid, high) if math.erfc(mid) > p else (low, mid)
+    return (low + high) / 2
 
 
 def compare_summaries(baseline: dict, candidate: dict, *, threshold: float, alpha: float) -> Comparison:

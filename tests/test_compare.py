@@ -163,3 +163,32 @@ def test_every_bad_input_is_one_line_and_exit_2(tmp_path, good_run):
         assert out == "", args
         assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
         assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+MANY = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
+        for batch in (1, 8, 32, 128, 256)]
+
+
+def noisy_runs(tmp_path, *, run_noise, slowdown=1.0):
+    """A baseline and a candidate whose cases each shift by a random run-level factor."""
+    rng = np.random.default_rng(7)
+    shifts = {case: float(rng.lognormal(0, run_noise)) * slowdown for case in MANY}
+    base = make_run(tmp_path / "a", "20260101T000000Z", cases=MANY)
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, cases=MANY, scale=shifts)
+    return base, cand
+
+
+def test_a_noisy_machine_raises_no_false_alarm(tmp_path):
+    base, cand = noisy_runs(tmp_path, run_noise=0.20)
+    code, out, _ = run_cli(base, cand)
+    assert code == 0
+    assert "slower" not in out.splitlines()[-1]
+    noise_line = next(line for line in out.splitlines() if line.startswith("between-run noise"))
+    assert "over 20 cases" in noise_line
+
+
+def test_a_regression_of_every_case_is_found_under_small_noise(tmp_path):
+    base, cand = noisy_runs(tmp_path, run_noise=0.02, slowdown=1.2)
+    code, out, _ = run_cli(base, cand, "--format", "csv")
+    assert code == 1
+    assert (pd.read_csv(io.StringIO(out))["verdict"] == "slower").all()

@@ -56,3 +56,24 @@ def test_a_a_pairs_with_5_percent_noise_are_almost_never_flagged():
 
 def test_a_b_pairs_with_a_true_15_percent_slowdown_are_flagged():
     assert simulate(1.15).count(stats.SLOWER) >= 190  # at least 95%
+
+
+def test_between_run_noise_is_the_robust_spread_of_log_ratios():
+    rng = np.random.default_rng(3)
+    ratios = np.exp(rng.normal(0.0, 0.10, 2000))
+    assert stats.between_run_sigma(ratios) == pytest.approx(0.10, rel=0.08)
+    assert stats.between_run_sigma(ratios[:7]) is None  # too few cases to tell
+
+
+def test_detectable_change_under_noise():
+    assert stats.detectable_change(0.10, 0.01) == pytest.approx(np.exp(2.5758 * 0.10), rel=1e-3)
+
+
+def test_a_move_within_the_between_run_noise_is_not_a_verdict():
+    # Significant on the rounds, 20% slower, but runs of this machine differ by 20% anyway.
+    within = stats.Comparison(1.20, 1e-9, 1.18, 1.22, stats.SLOWER)
+    judged = stats.with_between_run_noise(within, 0.20, threshold=0.10, alpha=0.01)
+    assert judged.verdict == stats.INCONCLUSIVE
+    assert judged.low < 1.0 < judged.high
+    quiet = stats.with_between_run_noise(within, 0.02, threshold=0.10, alpha=0.01)
+    assert quiet.verdict == stats.SLOWER
