@@ -81,6 +81,14 @@ class Backend(abc.ABC):
         """Peak memory allocated on `device` since the last reset, where reported."""
         return None
 
+    @abc.abstractmethod
+    def tf32_enabled(self) -> bool:
+        """Whether float32 matmuls may run in TensorFloat-32 on a GPU that has it."""
+
+    @abc.abstractmethod
+    def set_tf32(self, enabled: bool) -> None:
+        """Allows or forbids TensorFloat-32 for float32 matmuls and convolutions."""
+
     def is_out_of_memory(self, error: BaseException) -> bool:
         return isinstance(error, MemoryError) or any(m in str(error) for m in _OOM_MARKERS)
 
@@ -107,6 +115,17 @@ class TensorFlowBackend(Backend):
 
         with tf.device(device.keras_name):
             return tf.identity(tf.convert_to_tensor(array))
+
+    def tf32_enabled(self):
+        # tf.config.experimental's wrappers of these are absent from some builds (tensorflow-cpu 2.21).
+        from tensorflow.python.framework import config
+
+        return config.tensor_float_32_execution_enabled()
+
+    def set_tf32(self, enabled):
+        from tensorflow.python.framework import config
+
+        config.enable_tensor_float_32_execution(enabled)
 
     def device_of(self, tensor):
         kind, index = tensor.device.rsplit("/device:", 1)[-1].split(":")
@@ -155,6 +174,17 @@ class JaxBackend(Backend):
 
         return jax.block_until_ready(jax.device_put(array, self._jax_device(device)))
 
+    def tf32_enabled(self):
+        import jax
+
+        # XLA's "default" precision lets float32 dots run in TF32 on GPUs that have it.
+        return jax.config.jax_default_matmul_precision in (None, "default", "tensorfloat32", "bfloat16")
+
+    def set_tf32(self, enabled):
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+
     def device_of(self, tensor):
         import jax
 
@@ -192,6 +222,17 @@ class TorchBackend(Backend):
         import torch
 
         return torch.as_tensor(array).to(self._torch_device(device))
+
+    def tf32_enabled(self):
+        import torch
+
+        return bool(torch.backends.cuda.matmul.allow_tf32)
+
+    def set_tf32(self, enabled):
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
 
     def device_of(self, tensor):
         return "cpu" if tensor.device.type == "cpu" else f"gpu:{tensor.device.index or 0}"

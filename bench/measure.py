@@ -7,6 +7,7 @@ when the device has finished. Memory is tracked by small context managers.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -57,6 +58,39 @@ class DeviceMemory:
         self.peak_mb = self._backend.peak_memory_mb(self._device)
 
 
+class DeviceEnergy:
+    """Energy a GPU drew over the timed rounds, from NVML's cumulative counter (nvidia-ml-py).
+
+    `joules` stays None on the CPU, without nvidia-ml-py or an NVIDIA driver, and on
+    GPUs older than Volta, which have no such counter. NVML numbers GPUs as CUDA
+    does unless CUDA_VISIBLE_DEVICES reorders them.
+    """
+
+    def __init__(self, device):
+        self.joules = None
+        self._nvml = self._handle = None
+        if not device.is_gpu:
+            return
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(device.name.split(":")[1]))
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)  # raises where unsupported
+            self._nvml = pynvml
+        except Exception:  # ImportError, or NVMLError for no driver / no counter: no energy figure
+            self._handle = None
+
+    def __enter__(self):
+        if self._nvml:
+            self._start_mj = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._nvml:
+            self.joules = (self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) - self._start_mj) / 1e3
+
+
 @dataclass
 class Timings:
     first_call_s: float
@@ -64,12 +98,13 @@ class Timings:
     samples_s: list[float] = field(default_factory=list)
 
 
-def time_case(call, *, profile: Profile, benchmark, after_round=None) -> Timings:
+def time_case(call, *, profile: Profile, benchmark, after_round=None, rounds_meter=None) -> Timings:
     """Times `call` (a step that returns only when the device is done).
 
     The first call (tracing, compilation) is timed alone; warm-up calls follow
     until the profile's count and time are both reached; the warm step time sets
-    the number of timed rounds, which pytest-benchmark's `pedantic` runs.
+    the number of timed rounds, which pytest-benchmark's `pedantic` runs inside
+    `rounds_meter` (a context manager measuring the timed rounds alone, e.g. energy).
     With --benchmark-disable, only the first call runs and no samples are kept.
     """
     start = time.perf_counter()
@@ -83,6 +118,7 @@ def time_case(call, *, profile: Profile, benchmark, after_round=None) -> Timings
         call()
         timings.warmup_s.append(time.perf_counter() - start)
     rounds = profile.rounds_for(min(timings.warmup_s[-profile.warmup_calls:]))
-    benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0, teardown=after_round)
+    with rounds_meter or contextlib.nullcontext():
+        benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0, teardown=after_round)
     timings.samples_s = list(benchmark.stats.stats.data)
     return timings

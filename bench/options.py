@@ -17,6 +17,8 @@ from bench import backends
 
 MODES = ("infer", "predict", "train")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+TF32 = {"default": None, "on": True, "off": False}
 
 
 class OptionError(ValueError):
@@ -143,6 +145,11 @@ OPTIONS = (
            "numbers to publish) (default: quick)"),
     Option("--jit-compile", "MODE", "auto", parse_one("--jit-compile", tuple(JIT_COMPILE)),
            "Keras' compile(jit_compile=...): auto, on (XLA) or off (default: auto)"),
+    Option("--precision", "POLICY", "float32", parse_one("--precision", PRECISIONS),
+           "Keras dtype policy: float32, mixed_float16 or mixed_bfloat16 (default: float32)"),
+    Option("--tf32", "MODE", "default", parse_one("--tf32", tuple(TF32)),
+           "TensorFloat-32 matmuls on GPUs: on, off, or default (the backend's own; they differ: "
+           "set it to compare backends fairly). Recorded per row (default: default)"),
     Option("--backend", "NAME", None, parse_one("--backend", backends.BACKEND_NAMES),
            "Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow)"),
     Option("--results-dir", "DIR", "results", parse_results_dir,
@@ -162,6 +169,8 @@ class HarnessConfig:
     devices: tuple[str, ...]
     profile: Profile
     jit_compile: str
+    precision: str
+    tf32: str
     backend: str
     results_dir: Path
     require_gpu: bool
@@ -185,5 +194,5 @@ class HarnessConfig:
         return cls(models=parsed["models"], modes=parsed["modes"],
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
                    devices=parsed["devices"], profile=profile, jit_compile=parsed["jit_compile"],
-                   backend=backend, results_dir=parsed["results_dir"],
+                   precision=parsed["precision"], tf32=parsed["tf32"], backend=backend, results_dir=parsed["results_dir"],
                    require_gpu=parsed["require_gpu"])

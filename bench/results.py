@@ -74,6 +74,9 @@ class CaseResult:
     gflops_per_s: float = math.nan
     peak_rss_mb: float = math.nan
     device_peak_mb: float = math.nan
+    energy_j: float = math.nan  # per batch, on the device (NVML), where measured
+    samples_per_j: float = math.nan
+    tf32: str = ""  # "on" / "off": whether float32 matmuls may use TensorFloat-32 on a GPU
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -95,7 +98,8 @@ class CaseResult:
 
 def run_columns(fingerprint: dict) -> list[str]:
     """Column order of the run CSV: the run's fingerprint, then the case's."""
-    case_columns = [f.name for f in fields(CaseResult) if f.name != "latency"]
+    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", "tf32")]
+    case_columns.insert(case_columns.index("jit_compile") + 1, "tf32")  # beside the other settings
     latency_columns = [f.name for f in fields(LatencyStats)]
     at = case_columns.index("message") + 1
     return list(fingerprint) + case_columns[:at] + latency_columns + case_columns[at:]

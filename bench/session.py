@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 import models
 from bench import backends
 from bench.backends import Device
-from bench.measure import MODE_STEPS, DeviceMemory, HostMemory, time_case
-from bench.options import JIT_COMPILE, HarnessConfig
+from bench.measure import MODE_STEPS, DeviceEnergy, DeviceMemory, HostMemory, time_case
+from bench.options import JIT_COMPILE, TF32, HarnessConfig
 from bench.results import CaseResult, write_run
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
@@ -45,6 +46,7 @@ class BenchSession:
         self._model_key = None
         self._model = None
         self.collected = False  # set when benchmark cases are collected
+        self._prepared = False
 
     # -- collection -----------------------------------------------------------
 
@@ -91,7 +93,7 @@ class BenchSession:
 
     def run(self, case: Case, benchmark) -> None:
         """Measures one case and records its row; skips or fails the test as the case does."""
-        self.fingerprint()  # the first case also times the calibration workload, before any model
+        self._prepare()
         reason = self.missing_device_reason(case.device)
         spec = models.get(case.model)
         if reason:
@@ -113,10 +115,23 @@ class BenchSession:
                 pytest.skip(f"out of memory: {result.message}")
             raise
 
+    def _prepare(self) -> None:
+        """Once, before the first case: the dtype policy, TF32, and the calibration workload."""
+        if self._prepared:
+            return
+        import keras
+
+        keras.config.set_dtype_policy(self.config.precision)
+        if TF32[self.config.tf32] is not None:
+            self.backend.set_tf32(TF32[self.config.tf32])
+        self.fingerprint()  # times the calibration workload, before any model
+        self._prepared = True
+
     def _measure(self, case, spec, device, result, benchmark):
         import keras
 
         backend = self.backend
+        result.tf32 = "on" if backend.tf32_enabled() else "off"
         with keras.device(device.keras_name):
             model = self._built_model(case.model, device)
             result.params = model.count_params()
@@ -131,9 +146,10 @@ class BenchSession:
                 step()
                 backend.synchronize(device)
 
+            energy = DeviceEnergy(device)
             with HostMemory() as host_memory, DeviceMemory(backend, device) as device_memory:
                 timings = time_case(call, profile=self.config.profile, benchmark=benchmark,
-                                    after_round=host_memory.sample)
+                                    after_round=host_memory.sample, rounds_meter=energy)
         result.first_call_ms = timings.first_call_s * 1e3
         result.warmup_rounds = len(timings.warmup_s)
         result.peak_rss_mb = host_memory.peak_mb
@@ -142,6 +158,9 @@ class BenchSession:
         if not timings.samples_s:  # --benchmark-disable: a smoke run, nothing to record
             return
         result.with_latency(timings.samples_s)
+        if energy.joules is not None:
+            result.energy_j = energy.joules / len(timings.samples_s)
+            result.samples_per_j = case.batch_size / result.energy_j if result.energy_j > 0 else math.nan
         benchmark.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
         self._record(result, timings.samples_s)
 
