@@ -148,7 +148,8 @@ def by_device(run: runs.Run) -> pd.DataFrame:
 def side_by_side(loaded: list[runs.Run], by: str) -> pd.DataFrame:
     """Median ms of the same cases across backends or hosts, one column each, and ratios to the first."""
     frame = pd.concat([run.cases for run in loaded], ignore_index=True)
-    key = [c for c in CASE_KEY if c != by]
+    # Whether a backend compiles (JAX always, torch never by default) is part of what is compared.
+    key = [c for c in CASE_KEY if c != by and not (by == "backend" and c == "jit_compile")]
     names = list(dict.fromkeys(frame[by]))
     if len(names) < 2:
         raise RunFileError(f"--by {by}: every run has {by} {names[0]!r}; give runs of at least two")

@@ -15,6 +15,8 @@ BAD_VALUES = [
     ({"devices": "gpu:x"}, "--devices: unknown device 'gpu:x'"),
     ({"profile": "fast"}, "--profile: unknown value 'fast'; accepted: quick, full"),
     ({"jit_compile": "yes"}, "--jit-compile: unknown value 'yes'; accepted: auto, on, off"),
+    ({"precision": "float16"}, "--precision: unknown value 'float16'; accepted: float32, mixed_float16, mixed_bfloat16"),
+    ({"tf32": "yes"}, "--tf32: unknown value 'yes'; accepted: default, on, off"),
     ({"backend": "mxnet"}, "--backend: unknown value 'mxnet'; accepted: tensorflow, jax, torch"),
 ]
 

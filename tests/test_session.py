@@ -16,7 +16,7 @@ REQUIRED_COLUMNS = (
     "backend_version keras_version device device_name model params mode batch_size precision jit_compile "
     "status message rounds mean_ms median_ms min_ms max_ms stddev_ms p90_ms p99_ms samples_per_s "
     "first_call_ms flops_per_sample gflops_per_s peak_rss_mb device_peak_mb "
-    "calibration_matmul_ms calibration_matmul_gflops calibration_conv_ms"
+    "calibration_matmul_ms calibration_matmul_gflops calibration_conv_ms tf32 energy_j samples_per_j"
 ).split()
 TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4")
 
@@ -65,6 +65,16 @@ def test_figures_are_consistent(tiny_run):
     joined = ok.merge(medians, on=keys)
     assert len(joined) == len(ok)
     assert joined["from_samples"].to_numpy() == pytest.approx(joined["median_ms"].to_numpy())
+
+
+def test_precision_and_tf32_are_applied_and_recorded(run_bench):
+    done, results = run_bench("--models=mnist_cnn", "--modes=train", "--batch-sizes=2", "--devices=cpu",
+                              "--precision=mixed_bfloat16", "--tf32=off")
+    assert done.ret == 0, done.outlines
+    (run_path,), _ = run_files(results)
+    row = pd.read_csv(run_path).iloc[0]
+    assert (row["status"], row["precision"], row["tf32"]) == ("ok", "mixed_bfloat16", "off")
+    assert pd.isna(row["energy_j"])  # no GPU, no NVML figure
 
 
 def test_gpu_cases_show_as_skipped_with_the_reason(tiny_run):
@@ -122,6 +132,12 @@ class FakeGpuBackend(Backend):
 
     def device_of(self, tensor):
         return "cpu"
+
+    def tf32_enabled(self):
+        return True
+
+    def set_tf32(self, enabled):
+        pass
 
 
 @pytest.fixture
