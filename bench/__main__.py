@@ -5,6 +5,7 @@ import sys
 COMMANDS = {
     "compare": "bench.compare",
     "overhead": "bench.overhead",
+    "report": "bench.report",
     "sweep": "bench.sweep",
 }
 

@@ -156,6 +156,8 @@ OPTIONS = (
            "where each run writes <run_id>.csv and <run_id>.samples.csv (default: results)"),
     Option("--require-gpu", None, False, bool,
            "fail at start-up when the backend sees no GPU, instead of skipping GPU cases"),
+    Option("--report", None, False, bool,
+           "after the run, write its report (plots, report.html) into <results-dir>/<run_id>-report/"),
 )
 
 
@@ -174,6 +176,7 @@ class HarnessConfig:
     backend: str
     results_dir: Path
     require_gpu: bool
+    report: bool
 
     @classmethod
     def from_values(cls, values: dict) -> "HarnessConfig":
@@ -195,4 +198,4 @@ class HarnessConfig:
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
                    devices=parsed["devices"], profile=profile, jit_compile=parsed["jit_compile"],
                    precision=parsed["precision"], tf32=parsed["tf32"], backend=backend, results_dir=parsed["results_dir"],
-                   require_gpu=parsed["require_gpu"])
+                   require_gpu=parsed["require_gpu"], report=parsed["report"])

@@ -41,6 +41,7 @@ class BenchSession:
         self.results: list[CaseResult] = []
         self.samples: list[tuple[CaseResult, list[float]]] = []
         self.written: tuple[Path, Path] | None = None
+        self.report: Path | str | None = None  # the report's page, or why there is none
         self._devices: dict[str, Device] | None = None
         self._fingerprint: dict | None = None
         self._model_key = None
@@ -204,6 +205,17 @@ class BenchSession:
         """Writes the run's files, if any case was measured or skipped."""
         if self.results:
             self.written = write_run(self.config.results_dir, self.fingerprint(), self.results, self.samples)
+            if self.config.report:
+                self._write_report(self.written[0])
+
+    def _write_report(self, run_path: Path) -> None:
+        from bench.report import write_report
+        from bench.runs import RunFileError
+
+        try:
+            self.report = write_report([str(run_path)], run_path.with_name(run_path.stem + "-report"))
+        except RunFileError as error:  # e.g. no case ran ok: nothing to plot
+            self.report = f"no report: {error}"
 
     def summary_lines(self) -> list[str]:
         """The compact end-of-run table, with GPU/CPU speedups where both ran."""
@@ -225,6 +237,8 @@ class BenchSession:
             lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
         if self.written:
             lines.append(f"results: {self.written[0]}  (samples: {self.written[1].name})")
+        if self.report:
+            lines.append(f"report: {self.report}")
         elif self.collected and not self.results:
             lines.append("no case was timed (--benchmark-disable or nothing selected): no results file written")
         return lines

@@ -8,27 +8,7 @@ import pandas as pd
 import pytest
 
 from bench.compare import main
-from bench.results import CaseResult, write_run
-
-CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "infer", 1)]
-
-
-def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", device="cpu",
-             calibration_ms=10.0, seed=0, cases=CASES):
-    """Writes a run with 30 lognormal rounds (3% noise) per case; `scale` slows chosen cases."""
-    rng = np.random.default_rng(seed)
-    fingerprint = {"run_id": f"{stamp}_{host}_{backend}", "timestamp_utc": stamp, "host": host,
-                   "backend": backend, "calibration_matmul_ms": calibration_ms, "calibration_conv_ms": 0.0}
-    results, samples = [], []
-    for base_ms, (model, mode, batch) in enumerate(cases, start=1):
-        factor = (scale or {}).get((model, mode, batch), 1.0)
-        secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, 30))
-        result = CaseResult(device, device, model, 1, mode, batch, "float32", "off", "ok",
-                            flops_per_sample=1.0).with_latency(secs)
-        results.append(result)
-        samples.append((result, secs))
-    return write_run(directory, fingerprint, results, samples)[0]
-
+from tests_support import CASES, make_run
 
 def run_cli(*args):
     out, err = io.StringIO(), io.StringIO()

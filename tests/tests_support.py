@@ -3,6 +3,10 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from bench.results import CaseResult, write_run
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -10,3 +14,29 @@ def bench_command(results, *args) -> list[str]:
     """The command line of a real `pytest bench/` session writing into `results`."""
     return [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
             f"--rootdir={ROOT}", f"--results-dir={results}", *args]
+
+
+CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "infer", 1)]
+
+
+def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", device="cpu",
+             calibration_ms=10.0, seed=0, cases=CASES, gpu_speedup=None, flops=1.0):
+    """Writes a run with 30 lognormal rounds (3% noise) per case; `scale` slows chosen cases.
+
+    With `gpu_speedup`, each case also gets a gpu:0 row that many times faster.
+    """
+    rng = np.random.default_rng(seed)
+    fingerprint = {"run_id": f"{stamp}_{host}_{backend}", "timestamp_utc": stamp, "host": host,
+                   "backend": backend, "calibration_matmul_ms": calibration_ms, "calibration_conv_ms": 0.0,
+                   "calibration_matmul_gflops": 100.0}
+    results, samples = [], []
+    devices = {device: 1.0, **({"gpu:0": 1 / gpu_speedup} if gpu_speedup else {})}
+    for base_ms, (model, mode, batch) in enumerate(cases, start=1):
+        for name, speed in devices.items():
+            factor = (scale or {}).get((model, mode, batch), 1.0) * speed
+            secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, 30))
+            result = CaseResult(name, "Fake GPU" if name.startswith("gpu") else "Fake CPU", model, 1, mode,
+                                batch, "float32", "off", "ok", flops_per_sample=flops).with_latency(secs)
+            results.append(result)
+            samples.append((result, secs))
+    return write_run(directory, fingerprint, results, samples)[0]

@@ -1,0 +1,305 @@
+"""`python -m bench report [RUN.csv ... | DIR ...] --out DIR`: the runs as plots.
+
+Writes DIR/report.md, a self-contained DIR/report.html (images embedded) and
+the PNG plots: throughput against batch size, latency at batch 1 (p50/p90/p99),
+GPU/CPU (or backend/backend) speedup heatmaps, efficiency against the machine's
+measured matmul peak, and the hardware and software of each run. A directory
+stands for every run in it. The files are written to a hidden folder first and
+moved into DIR only when all exist, so a failed report leaves nothing behind.
+Exit codes: 0 written, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import runs
+from bench.runs import RunFileError
+
+MODES_PLOTTED = ("infer", "train")
+RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "cores", "ram_gb": "RAM (GiB)",
+             "gpus": "GPU", "backend": "backend", "backend_version": "version", "keras_version": "Keras",
+             "calibration_matmul_gflops": "matmul peak (GFLOP/s)"}
+
+
+def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Every ok case of the runs named (a directory: all of its runs), and their samples."""
+    files = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.csv") if not p.name.endswith(runs.SAMPLES_SUFFIX))
+            if not found:
+                raise RunFileError(f"{text}: no run files (<run_id>.csv) in this directory")
+            files += found
+        else:
+            files.append(runs.resolve(text))
+    loaded = [runs.load(path) for path in files]
+    for run in loaded:
+        if "calibration_matmul_gflops" not in run.cases or run.cases["calibration_matmul_gflops"].isna().all():
+            raise RunFileError(f"{run.path}: no calibration figures (calibration_matmul_gflops): the efficiency "
+                               "plot needs runs recorded by a harness that calibrates")
+    cases = pd.concat([run.cases for run in loaded], ignore_index=True)
+    samples = [run.samples for run in loaded if run.samples is not None]
+    return cases, (pd.concat(samples, ignore_index=True) if samples else None)
+
+
+def series_label(cases: pd.DataFrame) -> pd.Series:
+    """'gpu:0 jax float32': the host goes in front when the runs come from several hosts,
+    and the run's UTC time behind when one label would otherwise cover several runs."""
+    label = cases["device"] + " " + cases["backend"] + " " + cases["precision"]
+    if cases["host"].nunique() > 1:
+        label = cases["host"] + " " + label
+    if (cases.groupby(label)["run_id"].nunique() > 1).any():
+        label = label + " " + cases["run_id"].str.slice(0, 16)
+    return label
+
+
+def plot_throughput(cases: pd.DataFrame, mode: str):
+    """samples/s against batch size, log-log, one panel per model, one line per series."""
+    import matplotlib.pyplot as plt
+
+    subset = cases[cases["mode"] == mode].assign(series=lambda f: series_label(f))
+    models = list(dict.fromkeys(subset["model"]))
+    columns = min(3, len(models))
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False,
+                             layout="constrained")
+    for ax, model in zip(axes.flat, models):
+        for series, group in subset[subset["model"] == model].groupby("series", sort=False):
+            group = group.sort_values("batch_size")
+            ax.plot(group["batch_size"], group["samples_per_s"], marker="o", label=series)
+        ax.set(xscale="log", yscale="log", title=model, xlabel="batch size", ylabel="samples/s")
+        ax.legend(fontsize="small")
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Throughput, {mode} (higher is better)")
+    return fig
+
+
+def latency_percentiles(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
+    """p50/p90/p99 ms of each batch-1 infer case, from the raw rounds where the samples file exists."""
+    rows = cases[(cases["batch_size"] == 1) & (cases["mode"] == "infer")].assign(series=lambda f: series_label(f))
+    out = rows[["model", "series", "median_ms", "p90_ms", "p99_ms"]].rename(
+        columns={"median_ms": "p50", "p90_ms": "p90", "p99_ms": "p99"}).reset_index(drop=True)
+    if samples is not None:
+        key = list(runs.KEY_COLUMNS)
+        for i, (_, case) in enumerate(rows.iterrows()):
+            mask = np.logical_and.reduce([samples[c] == case[c] for c in key])
+            ms = samples.loc[mask, "seconds"].to_numpy() * 1e3
+            if ms.size:
+                out.loc[i, ["p50", "p90", "p99"]] = np.percentile(ms, [50, 90, 99])
+    return out
+
+
+def plot_latency(cases: pd.DataFrame, samples: pd.DataFrame | None):
+    """Grouped bars: p50, p90 and p99 at batch 1, per model and series."""
+    import matplotlib.pyplot as plt
+
+    table = latency_percentiles(cases, samples)
+    labels = [f"{m}\n{s}" for m, s in zip(table["model"], table["series"])]
+    x = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(table)), 4.5), layout="constrained")
+    for offset, column in zip((-0.27, 0, 0.27), ("p50", "p90", "p99")):
+        ax.bar(x + offset, table[column], width=0.27, label=column)
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize="small")
+    ax.set(yscale="log", ylabel="latency per batch (ms)", title="Latency at batch 1, infer (lower is better)")
+    ax.legend()
+    return fig
+
+
+def speedups(cases: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(title, model x batch table of ratios): GPU over CPU per backend, else backends over the first."""
+    tables = []
+    for (backend, mode), group in cases.groupby(["backend", "mode"], sort=False):
+        cpu = group[group["device"] == "cpu"].set_index(["model", "batch_size"])["median_ms"]
+        for device in sorted(d for d in group["device"].unique() if d != "cpu"):
+            gpu = group[group["device"] == device].set_index(["model", "batch_size"])["median_ms"]
+            ratio = (cpu / gpu).dropna()
+            if not ratio.empty:
+                tables.append((f"{device} over cpu, {backend}, {mode}", ratio.unstack("batch_size")))
+    if not tables and cases["backend"].nunique() > 1:
+        first = cases["backend"].iloc[0]
+        for (device, mode), group in cases.groupby(["device", "mode"], sort=False):
+            base = group[group["backend"] == first].set_index(["model", "batch_size"])["median_ms"]
+            for backend in group["backend"].unique():
+                if backend != first:
+                    other = group[group["backend"] == backend].set_index(["model", "batch_size"])["median_ms"]
+                    ratio = (base / other).dropna()
+                    if not ratio.empty:
+                        tables.append((f"{backend} over {first}, {device}, {mode}", ratio.unstack("batch_size")))
+    return tables
+
+
+def plot_speedup(title: str, table: pd.DataFrame):
+    """A model x batch-size heatmap of speedups, each cell annotated."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    fig, ax = plt.subplots(figsize=(1.4 * table.shape[1] + 4, 0.55 * table.shape[0] + 1.8), layout="constrained")
+    values = table.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    bound = max(float(np.abs(np.log10(finite)).max()), 0.1)
+    image = ax.imshow(values, cmap="RdBu", norm=LogNorm(10**-bound, 10**bound), aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):  # white on the dark ends of the colour map
+            colour = "white" if abs(np.log10(value)) > bound / 2 else "black"
+            ax.text(j, i, f"{value:.2f}x", ha="center", va="center", fontsize="small", color=colour)
+    ax.set_xticks(range(table.shape[1]), table.columns)
+    ax.set_yticks(range(table.shape[0]), table.index)
+    ax.set(xlabel="batch size", title=f"Speedup: {title} (above 1: faster)")
+    bar = fig.colorbar(image, ax=ax, label="speedup")
+    bar.set_ticks(np.geomspace(10**-bound, 10**bound, 5))
+    bar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.2gx"))
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
+    return fig
+
+
+def efficiency(cases: pd.DataFrame) -> pd.DataFrame:
+    """CPU cases' achieved GFLOP/s as a fraction of their run's measured matmul peak."""
+    cpu = cases[cases["device"] == "cpu"].assign(series=lambda f: series_label(f))
+    return cpu.assign(efficiency=cpu["gflops_per_s"] / cpu["calibration_matmul_gflops"])
+
+
+def plot_efficiency(cases: pd.DataFrame):
+    """Percent of the measured peak against batch size: a panel per mode, a colour per model,
+    a line style per series (device, backend, precision, host)."""
+    import matplotlib.pyplot as plt
+
+    table = efficiency(cases)
+    modes = list(dict.fromkeys(table["mode"]))
+    colours = {model: f"C{i % 10}" for i, model in enumerate(dict.fromkeys(table["model"]))}
+    styles = {series: ("-", "--", ":", "-.")[i % 4] for i, series in enumerate(dict.fromkeys(table["series"]))}
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.2 * len(modes) + 3, 4.5), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, mode in zip(axes[0], modes):
+        for (model, series), group in table[table["mode"] == mode].groupby(["model", "series"], sort=False):
+            group = group.sort_values("batch_size")
+            label = model if len(styles) == 1 else f"{model} ({series})"
+            ax.plot(group["batch_size"], 100 * group["efficiency"], marker="o", color=colours[model],
+                    linestyle=styles[series], label=label)
+        ax.axhline(100, color="black", linestyle="--", linewidth=1, label="measured matmul peak")
+        ax.set(xscale="log", yscale="log", xlabel="batch size", title=mode)
+    axes[0][0].set_ylabel("% of measured float32 matmul peak")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    fig.suptitle("CPU efficiency: achieved GFLOP/s over the machine's measured matmul GFLOP/s")
+    return fig
+
+
+def run_table(cases: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: the machine and software."""
+    gpus = (cases[cases["device"] != "cpu"].groupby("run_id")["device_name"]
+            .agg(lambda names: ", ".join(sorted(set(names)))))
+    table = cases.drop_duplicates("run_id").set_index("run_id", drop=False)
+    table["gpus"] = gpus.reindex(table.index).fillna("none")
+    table = table[[c for c in RUN_TABLE if c in table.columns]].rename(columns=RUN_TABLE)
+    return table.sort_values(["host", "run"]).reset_index(drop=True)
+
+
+def figures(cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple[str, str, object]]:
+    """(file name, caption, Figure) for every plot the runs allow."""
+    made = []
+    for mode in MODES_PLOTTED:
+        if (cases["mode"] == mode).any():
+            made.append((f"throughput_{mode}.png", f"Throughput against batch size, {mode}",
+                         plot_throughput(cases, mode)))
+    if ((cases["batch_size"] == 1) & (cases["mode"] == "infer")).any():
+        made.append(("latency_batch1.png", "Latency at batch 1 (p50, p90, p99)", plot_latency(cases, samples)))
+    for i, (title, table) in enumerate(speedups(cases)):
+        made.append((f"speedup_{i + 1}.png", f"Speedup: {title}", plot_speedup(title, table)))
+    if (cases["device"] == "cpu").any():
+        made.append(("efficiency.png", "Efficiency against the measured matmul peak", plot_efficiency(cases)))
+    return made
+
+
+def write_report(paths: list[str], out: Path) -> Path:
+    """Writes the report of the runs at `paths` into `out`; returns report.html's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases, samples = load(paths)
+    plots = figures(cases, samples)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        for name, _, fig in plots:
+            fig.savefig(staging / name, dpi=110)
+            plt.close(fig)
+        hosts = run_table(cases)
+        (staging / "report.md").write_text(_markdown(hosts, plots))
+        (staging / "report.html").write_text(_html(hosts, plots, staging))
+        # The pages last: until they are in place, out/ holds no report that looks complete.
+        for name in [name for name, _, _ in plots] + ["report.md", "report.html"]:
+            (staging / name).replace(out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "report.html"
+
+
+def _markdown(hosts, plots) -> str:
+    lines = ["# Benchmark report", "", "## Runs", "", _markdown_table(hosts), ""]
+    for name, caption, _ in plots:
+        lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _cell(value) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _html(hosts, plots, folder: Path) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title>",
+             "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
+             "td,th{border:1px solid #bbb;padding:4px 8px}img{max-width:100%}</style></head><body>",
+             "<h1>Benchmark report</h1><h2>Runs</h2>",
+             hosts.to_html(index=False, float_format=lambda v: f"{v:.1f}", escape=True)]
+    for name, caption, _ in plots:
+        data = base64.b64encode((folder / name).read_bytes()).decode()
+        parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(caption)}' "
+                     f"src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def main(argv=None) -> int:
+    from bench.compare import OneLineParser
+
+    parser = OneLineParser(prog="python -m bench report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", default=["results"], metavar="RUN",
+                        help="run CSVs or directories of runs (default: results)")
+    parser.add_argument("--out", default="report", metavar="DIR", help="where to write the report (default: report)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return 2 if exit_.code else 0
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out: {args.out!r} exists and is not a directory", file=sys.stderr)
+        return 2
+    try:
+        page = write_report(args.runs, out)
+    except RunFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {page}")
+    return 0

@@ -1,0 +1,145 @@
+"""`python -m bench report`: every file, the plotted data (through matplotlib's objects), bad input."""
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import report
+from tests_support import make_run
+
+matplotlib.use("Agg")
+
+CASES = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
+         for batch in (1, 8, 32)]
+
+
+@pytest.fixture
+def gpu_run(tmp_path):
+    return make_run(tmp_path / "runs", "20260101T000000Z", cases=CASES, gpu_speedup=4.0, flops=2e6)
+
+
+def run_cli(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = report.main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_report_writes_every_file(tmp_path, gpu_run):
+    code, out, _ = run_cli(gpu_run, "--out", tmp_path / "report")
+    assert code == 0 and out.strip() == f"report: {tmp_path / 'report' / 'report.html'}"
+    names = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert names == ["efficiency.png", "latency_batch1.png", "report.html", "report.md", "speedup_1.png",
+                     "speedup_2.png", "throughput_infer.png", "throughput_train.png"]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 6 and "Fake GPU" in page
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "![Throughput against batch size, infer](throughput_infer.png)" in markdown
+
+
+def test_throughput_lines_carry_the_measured_data(gpu_run):
+    cases, _ = report.load([str(gpu_run)])
+    fig = report.plot_throughput(cases, "infer")
+    ax = next(ax for ax in fig.axes if ax.get_title() == "mnist_cnn")
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale()) == (
+        "batch size", "samples/s", "log", "log")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"cpu tensorflow float32", "gpu:0 tensorflow float32"}
+    expected = cases.query("model == 'mnist_cnn' and mode == 'infer' and device == 'cpu'").sort_values("batch_size")
+    np.testing.assert_allclose(lines["cpu tensorflow float32"].get_xdata(), [1, 8, 32])
+    np.testing.assert_allclose(lines["cpu tensorflow float32"].get_ydata(), expected["samples_per_s"])
+    assert fig.get_suptitle() == "Throughput, infer (higher is better)"
+
+
+def test_efficiency_is_gflops_over_the_recorded_peak(gpu_run):
+    cases, _ = report.load([str(gpu_run)])
+    table = report.efficiency(cases)
+    assert set(table["device"]) == {"cpu"}  # the CPU's matmul peak says nothing of a GPU
+    np.testing.assert_allclose(table["efficiency"], table["gflops_per_s"] / 100.0)
+    fig = report.plot_efficiency(cases)
+    infer = next(ax for ax in fig.axes if ax.get_title() == "infer")
+    line = next(line for line in infer.get_lines() if line.get_label() == "mnist_cnn")
+    rows = table.query("model == 'mnist_cnn' and mode == 'infer'").sort_values("batch_size")
+    np.testing.assert_allclose(line.get_ydata(), 100 * rows["efficiency"])
+
+
+def test_speedup_heatmap_annotates_the_ratios(gpu_run):
+    cases, _ = report.load([str(gpu_run)])
+    (title, table), _ = report.speedups(cases)
+    assert title == "gpu:0 over cpu, tensorflow, infer"
+    assert list(table.columns) == [1, 8, 32] and list(table.index) == ["imdb_lstm", "mnist_cnn"]
+    assert table.to_numpy() == pytest.approx(4.0, rel=0.05)
+    fig = report.plot_speedup(title, table)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 6 and all(t.endswith("x") and 3.8 < float(t[:-1]) < 4.2 for t in texts)
+
+
+def test_latency_percentiles_come_from_the_samples(gpu_run):
+    cases, samples = report.load([str(gpu_run)])
+    table = report.latency_percentiles(cases, samples)
+    row = table[(table["model"] == "mnist_cnn") & (table["series"] == "cpu tensorflow float32")].iloc[0]
+    mask = (samples["model"] == "mnist_cnn") & (samples["mode"] == "infer") & (samples["batch_size"] == 1) & (
+        samples["device"] == "cpu")
+    assert row["p99"] == pytest.approx(np.percentile(samples.loc[mask, "seconds"] * 1e3, 99))
+
+
+def test_several_hosts_are_told_apart(tmp_path):
+    laptop = make_run(tmp_path / "a", "20260101T000000Z", host="laptop", cases=CASES)
+    cloud = make_run(tmp_path / "b", "20260101T000000Z", host="cloud", cases=CASES, gpu_speedup=10.0)
+    cases, _ = report.load([str(laptop), str(cloud)])
+    assert set(report.series_label(cases)) == {"laptop cpu tensorflow float32", "cloud cpu tensorflow float32",
+                                              "cloud gpu:0 tensorflow float32"}
+    hosts = report.run_table(cases)
+    assert list(hosts["host"]) == ["cloud", "laptop"] and list(hosts["GPU"]) == ["Fake GPU", "none"]
+
+
+def bad_inputs(tmp_path, gpu_run):
+    skipped = tmp_path / "skipped.csv"
+    pd.read_csv(gpu_run).assign(status="skipped").to_csv(skipped, index=False)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    uncalibrated = tmp_path / "uncalibrated.csv"
+    pd.read_csv(gpu_run).drop(columns=["calibration_matmul_gflops"]).to_csv(uncalibrated, index=False)
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "a_file").write_text("")
+    return [
+        ((skipped,), "skipped.csv: no case with status ok"),
+        ((binary,), "binary.csv: not a CSV file"),
+        ((uncalibrated,), "uncalibrated.csv: no calibration figures"),
+        ((tmp_path / "absent.csv",), "absent.csv: no such file or directory"),
+        ((tmp_path / "empty_dir",), "empty_dir: no run files"),
+        ((gpu_run, "--out", tmp_path / "a_file"), "--out: "),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2_and_no_report(tmp_path, gpu_run):
+    for args, message in bad_inputs(tmp_path, gpu_run):
+        out_dir = tmp_path / "out"
+        arguments = args if "--out" in args else (*args, "--out", out_dir)
+        code, out, err = run_cli(*arguments)
+        assert code == 2 and out == "", (args, out, err)
+        assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
+        assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_a_failure_midway_leaves_no_report_behind(tmp_path, gpu_run, monkeypatch):
+    def broken(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "_html", broken)
+    with pytest.raises(OSError, match="disk full"):
+        report.write_report([str(gpu_run)], tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_benchmark_session_with_report(run_bench):
+    done, results = run_bench("--models=mnist_cnn", "--modes=infer", "--batch-sizes=1", "--devices=cpu",
+                              "--report")
+    assert done.ret == 0, done.outlines
+    (page,) = results.glob("*-report/report.html")
+    done.stdout.fnmatch_lines([f"report: {page}"])
+    assert {p.name for p in page.parent.iterdir()} >= {"report.md", "throughput_infer.png", "efficiency.png"}
