@@ -25,6 +25,12 @@ INSTALL_HINTS = {
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "ResourceExhausted", "out of memory", "OutOfMemory", "OOM when allocating")
 
 
+class DataParallelUnsupported(RuntimeError):
+    def __init__(self, backend_name):
+        super().__init__(f"--replicas: the {backend_name} backend has no data-parallel engine in this harness; "
+                         "use --backend tensorflow (tf.distribute) or jax (keras.distribution)")
+
+
 @dataclass(frozen=True)
 class Device:
     """A device the harness measures on.
@@ -89,6 +95,14 @@ class Backend(abc.ABC):
     def set_tf32(self, enabled: bool) -> None:
         """Allows or forbids TensorFloat-32 for float32 matmuls and convolutions."""
 
+    def split_cpu(self, count: int) -> None:
+        """Shows the CPU as `count` logical devices; must run before the backend starts."""
+        raise DataParallelUnsupported(self.name)
+
+    def data_parallel(self, count: int, *, on_gpu: bool):
+        """The backend's own data-parallel engine over `count` devices (GPUs, else logical CPUs)."""
+        raise DataParallelUnsupported(self.name)
+
     def is_out_of_memory(self, error: BaseException) -> bool:
         return isinstance(error, MemoryError) or any(m in str(error) for m in _OOM_MARKERS)
 
@@ -127,6 +141,15 @@ class TensorFlowBackend(Backend):
 
         config.enable_tensor_float_32_execution(enabled)
 
+    def split_cpu(self, count):
+        import tensorflow as tf
+
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+    def data_parallel(self, count, *, on_gpu):
+        return _MirroredTraining([f"/{'gpu' if on_gpu else 'cpu'}:{i}" for i in range(count)])
+
     def device_of(self, tensor):
         kind, index = tensor.device.rsplit("/device:", 1)[-1].split(":")
         return "cpu" if kind == "CPU" else f"gpu:{index}"
@@ -149,6 +172,49 @@ class TensorFlowBackend(Backend):
         import tensorflow as tf
 
         return tf.config.experimental.get_memory_info(device.name.upper())["peak"] / 2**20
+
+
+class _MirroredTraining:
+    """tf.distribute.MirroredStrategy: the global batch split across the replicas each step."""
+
+    def __init__(self, devices):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.strategy = tf.distribute.MirroredStrategy(devices)
+
+    def scope(self):
+        return self.strategy.scope()
+
+    def train_step(self, model, x, y):
+        # The strategy's own input path: a distributed dataset hands each replica its
+        # slice of the global batch, prefetched onto that replica's device.
+        dataset = self._tf.data.Dataset.from_tensors((x, y)).repeat()
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        # One plain step first: it creates the optimizer's and metrics' mirrored state,
+        # which the distributed step cannot create while it is being traced.
+        model.train_on_batch(x, y)
+        model.make_train_function(force=True)
+        return lambda: float(model.train_function(iterator)["loss"])  # the fetch waits for every replica
+
+
+class _KerasDataParallelTraining:
+    """keras.distribution.DataParallel (JAX): variables replicated, the batch sharded."""
+
+    def __init__(self, devices):
+        import keras
+
+        self._keras = keras
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+
+    def scope(self):
+        return self.distribution.scope()
+
+    def train_step(self, model, x, y):
+        layout = self.distribution.get_data_layout(x.shape)
+        x = self._keras.distribution.distribute_tensor(x, layout)
+        y = self._keras.distribution.distribute_tensor(y, self.distribution.get_data_layout(y.shape))
+        return lambda: model.train_on_batch(x, y)  # returns host values: every shard is done
 
 
 class JaxBackend(Backend):
@@ -184,6 +250,16 @@ class JaxBackend(Backend):
         import jax
 
         jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+
+    def split_cpu(self, count):
+        # Read by XLA when JAX starts; only the CPU platform is split.
+        flag = f"--xla_force_host_platform_device_count={count}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+
+    def data_parallel(self, count, *, on_gpu):
+        import jax
+
+        return _KerasDataParallelTraining(jax.devices("gpu" if on_gpu else "cpu")[:count])
 
     def device_of(self, tensor):
         import jax

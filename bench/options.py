@@ -110,6 +110,15 @@ def parse_one(option: str, accepted):
     return parse
 
 
+def parse_replicas(text: str) -> tuple[int, ...]:
+    counts = []
+    for item in _comma_list(text, "--replicas"):
+        if not item.isdigit() or int(item) < 1:
+            raise OptionError(f"--replicas: {item!r} is not a positive integer; give e.g. 1,2,4")
+        counts.append(int(item))
+    return tuple(sorted(set(counts)))
+
+
 def parse_results_dir(text: str) -> Path:
     path = Path(text)
     if path.exists() and not path.is_dir():
@@ -156,6 +165,9 @@ OPTIONS = (
            "where each run writes <run_id>.csv and <run_id>.samples.csv (default: results)"),
     Option("--require-gpu", None, False, bool,
            "fail at start-up when the backend sees no GPU, instead of skipping GPU cases"),
+    Option("--replicas", "COUNTS", None, parse_replicas,
+           "data-parallel training over 1, 2, ... devices (GPUs, else the CPU split into logical devices); "
+           "--batch-sizes are then per replica (default: off)"),
     Option("--report", None, False, bool,
            "after the run, write its report (plots, report.html) into <results-dir>/<run_id>-report/"),
 )
@@ -176,6 +188,7 @@ class HarnessConfig:
     backend: str
     results_dir: Path
     require_gpu: bool
+    replicas: tuple[int, ...] | None
     report: bool
 
     @classmethod
@@ -187,6 +200,8 @@ class HarnessConfig:
             text = option.default if text is None else text
             parsed[option.dest] = None if text is None else option.parse(text)
         profile = PROFILES[parsed["profile"]]
+        if parsed["replicas"] and "train" not in parsed["modes"]:
+            raise OptionError("--replicas measures data-parallel training: --modes must include train")
         backend = parsed["backend"] or backends.requested()
         if backend not in backends.BACKEND_NAMES:
             raise OptionError(f"KERAS_BACKEND: unknown backend {backend!r}; accepted: "
@@ -198,4 +213,4 @@ class HarnessConfig:
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
                    devices=parsed["devices"], profile=profile, jit_compile=parsed["jit_compile"],
                    precision=parsed["precision"], tf32=parsed["tf32"], backend=backend, results_dir=parsed["results_dir"],
-                   require_gpu=parsed["require_gpu"], report=parsed["report"])
+                   require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"])

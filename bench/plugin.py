@@ -32,8 +32,24 @@ def pytest_configure(config):
         raise pytest.UsageError(str(error)) from None
     backends.select(harness_config.backend)
     session = config.stash[SESSION] = BenchSession(harness_config)
-    if harness_config.require_gpu and session.gpu_count() == 0:  # the one option that imports Keras here
+    if harness_config.replicas:  # before the backend starts: it reads the logical CPU split then
+        _prepare_replicas(session)
+    if harness_config.require_gpu and session.gpu_count() == 0:  # imports Keras, as --replicas does
         raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
+
+
+def _prepare_replicas(session: BenchSession) -> None:
+    wanted = max(session.config.replicas)
+    backend = backends.BACKENDS[session.config.backend]
+    try:
+        backend.split_cpu(wanted)
+    except backends.DataParallelUnsupported as error:
+        raise pytest.UsageError(str(error)) from None
+    capacity, device = session.replica_capacity(), session.replica_device()
+    if wanted > capacity:
+        what = f"{capacity} GPU(s)" if device.is_gpu else f"{capacity} usable CPU core(s), one per replica"
+        raise pytest.UsageError(f"--replicas: {wanted} is more than the devices present ({what}); "
+                                f"accepted: at most {capacity}")
 
 
 def pytest_generate_tests(metafunc):

@@ -19,7 +19,7 @@ import pandas as pd
 
 STATUSES = ("ok", "skipped", "error", "oom")
 # The columns that identify a case across runs (the samples file repeats them).
-KEY_COLUMNS = ("run_id", "backend", "device", "model", "mode", "batch_size", "precision", "jit_compile")
+KEY_COLUMNS = ("run_id", "backend", "device", "model", "mode", "batch_size", "replicas", "precision", "jit_compile")
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,13 @@ class CaseResult:
     energy_j: float = math.nan  # per batch, on the device (NVML), where measured
     samples_per_j: float = math.nan
     tf32: str = ""  # "on" / "off": whether float32 matmuls may use TensorFloat-32 on a GPU
+    replicas: int = 1  # data-parallel replicas; batch_size is the global batch
+    per_replica_batch: int = 0  # batch_size / replicas (filled in when left 0)
+    logical_devices: bool = False  # replicas on logical devices carved out of one CPU
+    scaling_efficiency: float = math.nan  # throughput(N) / (N x throughput(1)), same per-replica batch
 
     def __post_init__(self):
+        self.per_replica_batch = self.per_replica_batch or self.batch_size // self.replicas
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}. Received: status={self.status!r}")
 
@@ -98,8 +103,11 @@ class CaseResult:
 
 def run_columns(fingerprint: dict) -> list[str]:
     """Column order of the run CSV: the run's fingerprint, then the case's."""
-    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", "tf32")]
-    case_columns.insert(case_columns.index("jit_compile") + 1, "tf32")  # beside the other settings
+    moved = {"tf32": "jit_compile", "replicas": "batch_size", "per_replica_batch": "replicas",
+             "logical_devices": "per_replica_batch", "scaling_efficiency": "samples_per_s"}
+    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", *moved)]
+    for name, anchor in moved.items():  # settings beside settings, rates beside rates
+        case_columns.insert(case_columns.index(anchor) + 1, name)
     latency_columns = [f.name for f in fields(LatencyStats)]
     at = case_columns.index("message") + 1
     return list(fingerprint) + case_columns[:at] + latency_columns + case_columns[at:]

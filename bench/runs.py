@@ -15,9 +15,9 @@ import pandas as pd
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
 from bench.results import KEY_COLUMNS
 
-CASE_KEY = ("backend", "device", "model", "mode", "batch_size", "precision", "jit_compile")
+CASE_KEY = ("backend", "device", "model", "mode", "batch_size", "replicas", "precision", "jit_compile")
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
-NUMERIC = ("batch_size", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
+NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
 SAMPLES_SUFFIX = ".samples.csv"
 
 
@@ -71,7 +71,7 @@ def resolve(text: str, run_id: str | None = None) -> Path:
 
 def load(path: Path) -> Run:
     """Reads and checks a run file and its samples file."""
-    frame = _read_csv(path)
+    frame = _with_replicas(_read_csv(path))
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
@@ -107,8 +107,13 @@ def _check_numeric(path, frame, columns):
         frame[column] = values
 
 
+def _with_replicas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs written before data-parallel cases existed ran on one replica."""
+    return frame if "replicas" in frame.columns else frame.assign(replicas=1)
+
+
 def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
-    samples = _read_csv(path)
+    samples = _with_replicas(_read_csv(path))
     missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
     if missing:
         raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")

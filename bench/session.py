@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -26,10 +27,13 @@ class Case:
     model: str
     mode: str
     device: str
-    batch_size: int
+    batch_size: int  # the global batch
+    replicas: int = 0  # 0: one device; N: data-parallel over N devices
 
     @property
     def id(self) -> str:
+        if self.replicas:
+            return f"{self.model}-{self.mode}-{self.device}-r{self.replicas}-b{self.batch_size // self.replicas}"
         return f"{self.model}-{self.mode}-{self.device}-b{self.batch_size}"
 
 
@@ -75,8 +79,26 @@ class BenchSession:
                 expanded.append(name)
         return list(dict.fromkeys(expanded))
 
+    def replica_device(self) -> Device:
+        """Where data-parallel cases run: the GPUs if asked for and present, else the logical CPUs."""
+        gpus = [d for d in self.devices().values() if d.is_gpu]
+        if gpus and any(name.startswith("gpu") for name in self.config.devices):
+            return Device("gpu", ", ".join(sorted({d.description for d in gpus})))
+        return Device("cpu", f"logical devices on {self.devices()['cpu'].description}")
+
+    def replica_capacity(self) -> int:
+        """How many replicas the replica device can hold: one per GPU, or per usable CPU core."""
+        from bench.environment import usable_cores
+
+        return self.gpu_count() if self.replica_device().is_gpu else usable_cores()
+
     def cases(self) -> list[Case]:
         """Every case in run order: grouped by model and device, so each model is built once."""
+        if self.config.replicas:
+            return [Case(model, "train", self.replica_device().name, per_replica * count, replicas=count)
+                    for model in self.config.models
+                    for count in self.config.replicas
+                    for per_replica in self.config.batch_sizes]
         return [Case(model, mode, device, batch_size)
                 for model in self.config.models
                 for device in self.requested_devices()
@@ -95,15 +117,16 @@ class BenchSession:
     def run(self, case: Case, benchmark) -> None:
         """Measures one case and records its row; skips or fails the test as the case does."""
         self._prepare()
-        reason = self.missing_device_reason(case.device)
+        reason = None if case.replicas else self.missing_device_reason(case.device)
         spec = models.get(case.model)
         if reason:
             self._record(CaseResult(case.device, "", case.model, 0, case.mode, case.batch_size,
                                     self._precision(), "", status="skipped", message=reason), None)
             pytest.skip(reason)
-        device = self.devices()[case.device]
+        device = self.replica_device() if case.replicas else self.devices()[case.device]
         result = CaseResult(case.device, device.description, case.model, 0, case.mode, case.batch_size,
-                            self._precision(), "", status="ok")
+                            self._precision(), "", status="ok", replicas=case.replicas or 1,
+                            logical_devices=bool(case.replicas) and not device.is_gpu)
         try:
             self._measure(case, spec, device, result, benchmark)
         except Exception as error:  # recorded as a row, then reported by pytest
@@ -133,41 +156,48 @@ class BenchSession:
 
         backend = self.backend
         result.tf32 = "on" if backend.tf32_enabled() else "off"
-        with keras.device(device.keras_name):
-            model = self._built_model(case.model, device)
+        engine = backend.data_parallel(case.replicas, on_gpu=device.is_gpu) if case.replicas else None
+        with engine.scope() if engine else keras.device(device.keras_name):
+            model = self._built_model(case.model, device, case.replicas)
             result.params = model.count_params()
             result.jit_compile = "on" if model.jit_compile else "off"
             factor = models.TRAIN_FLOPS_FACTOR if case.mode == "train" else 1
             result.flops_per_sample = factor * models.forward_flops(model)
-            x, y = (backend.to_device(array, device) for array in spec.synthetic_batch(case.batch_size))
-            _check_placement(backend, device, weights=model.weights[0].value, inputs=x)
-            step = MODE_STEPS[case.mode](model, x, y, case.batch_size)
+            if engine:  # the engine places each replica's slice of the batch itself
+                call = engine.train_step(model, *spec.synthetic_batch(case.batch_size))
+            else:
+                x, y = (backend.to_device(array, device) for array in spec.synthetic_batch(case.batch_size))
+                _check_placement(backend, device, weights=model.weights[0].value, inputs=x)
+                step = MODE_STEPS[case.mode](model, x, y, case.batch_size)
 
-            def call():
-                step()
-                backend.synchronize(device)
+                def call():
+                    step()
+                    backend.synchronize(device)
 
-            energy = DeviceEnergy(device)
-            with HostMemory() as host_memory, DeviceMemory(backend, device) as device_memory:
+            # Device memory and energy are read per GPU: left empty for cases spread over several.
+            single = engine is None
+            energy = DeviceEnergy(device) if single else contextlib.nullcontext()
+            device_memory = DeviceMemory(backend, device) if single else contextlib.nullcontext()
+            with HostMemory() as host_memory, device_memory:
                 timings = time_case(call, profile=self.config.profile, benchmark=benchmark,
                                     after_round=host_memory.sample, rounds_meter=energy)
         result.first_call_ms = timings.first_call_s * 1e3
         result.warmup_rounds = len(timings.warmup_s)
         result.peak_rss_mb = host_memory.peak_mb
-        if device_memory.peak_mb is not None:
+        if single and device_memory.peak_mb is not None:
             result.device_peak_mb = device_memory.peak_mb
         if not timings.samples_s:  # --benchmark-disable: a smoke run, nothing to record
             return
         result.with_latency(timings.samples_s)
-        if energy.joules is not None:
+        if single and energy.joules is not None:
             result.energy_j = energy.joules / len(timings.samples_s)
             result.samples_per_j = case.batch_size / result.energy_j if result.energy_j > 0 else math.nan
         benchmark.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
         self._record(result, timings.samples_s)
 
-    def _built_model(self, name: str, device: Device):
-        """The compiled model for (name, device); only the latest one is kept alive."""
-        key = (name, device.name)
+    def _built_model(self, name: str, device: Device, replicas: int = 0):
+        """The compiled model for (name, device, replicas); only the latest one is kept alive."""
+        key = (name, device.name, replicas)
         if self._model_key != key:
             self._model = None  # release the previous model before building the next
             self._model = models.get(name).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
@@ -204,6 +234,7 @@ class BenchSession:
     def finish(self) -> None:
         """Writes the run's files, if any case was measured or skipped."""
         if self.results:
+            _fill_scaling_efficiency(self.results)
             self.written = write_run(self.config.results_dir, self.fingerprint(), self.results, self.samples)
             if self.config.report:
                 self._write_report(self.written[0])
@@ -249,6 +280,19 @@ def device_table(backend) -> dict[str, Device]:
     from bench.environment import cpu_model
 
     return {"cpu": Device("cpu", cpu_model()), **{gpu.name: gpu for gpu in backend.gpus()}}
+
+
+def _fill_scaling_efficiency(results: list[CaseResult]) -> None:
+    """throughput(N) / (N x throughput(1)) for each data-parallel row whose 1-replica twin ran.
+
+    Data-parallel rows are those on logical CPU devices or on "gpu" (all GPUs, no index).
+    """
+    parallel = [r for r in results if r.status == "ok" and (r.logical_devices or r.device == "gpu")]
+    single = {(r.model, r.mode, r.device, r.per_replica_batch): r for r in parallel if r.replicas == 1}
+    for r in parallel:
+        base = single.get((r.model, r.mode, r.device, r.per_replica_batch))
+        if base is not None:
+            r.scaling_efficiency = r.samples_per_s / (r.replicas * base.samples_per_s)
 
 
 def _check_placement(backend, device, **tensors):

@@ -68,3 +68,20 @@ def test_cli_reports_a_bad_option_in_one_line_before_building_anything(run_bench
     output = [line for line in result.outlines + result.errlines if line.strip()]
     assert output == [f"ERROR: --models: unknown model 'resnet'; known: {', '.join(__import__('models').names())}"]
     assert not results.exists()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("0", "--replicas: '0' is not a positive integer; give e.g. 1,2,4"),
+    ("two", "--replicas: 'two' is not a positive integer"),
+    ("1,-2", "--replicas: '-2' is not a positive integer"),
+])
+def test_bad_replica_counts(text, message):
+    with pytest.raises(OptionError) as error:
+        HarnessConfig.from_values({"replicas": text})
+    assert message in str(error.value)
+
+
+def test_replicas_need_the_train_mode():
+    with pytest.raises(OptionError, match="--replicas measures data-parallel training: --modes must include train"):
+        HarnessConfig.from_values({"replicas": "1,2", "modes": "infer"})
+    assert HarnessConfig.from_values({"replicas": "2,1,2"}).replicas == (1, 2)

@@ -62,7 +62,7 @@ def test_run_and_samples_files(tmp_path):
     assert list(run["status"]) == ["ok", "skipped"]
     assert list(run.columns[:3]) == ["run_id", "timestamp_utc", "backend"]
     samples = pd.read_csv(samples_path)
-    assert list(samples.columns) == ["run_id", "backend", "device", "model", "mode", "batch_size",
+    assert list(samples.columns) == ["run_id", "backend", "device", "model", "mode", "batch_size", "replicas",
                                      "precision", "jit_compile", "round", "seconds"]
     assert list(samples["seconds"]) == [0.001, 0.002]
 
