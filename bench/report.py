@@ -197,6 +197,33 @@ def plot_efficiency(cases: pd.DataFrame):
     return fig
 
 
+def scaling_rows(cases: pd.DataFrame) -> pd.DataFrame:
+    """The data-parallel rows that carry a scaling efficiency."""
+    if "scaling_efficiency" not in cases:
+        return cases.iloc[0:0]
+    return cases[cases["scaling_efficiency"].notna()].assign(series=lambda f: series_label(f))
+
+
+def plot_scaling(cases: pd.DataFrame):
+    """Throughput and scaling efficiency against the number of replicas."""
+    import matplotlib.pyplot as plt
+
+    table = scaling_rows(cases)
+    fig, (rate, efficiency_ax) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    for (model, per_replica, series), group in table.groupby(["model", "per_replica_batch", "series"], sort=False):
+        group = group.sort_values("replicas")
+        label = f"{model}, {per_replica}/replica ({series})"
+        rate.plot(group["replicas"], group["samples_per_s"], marker="o", label=label)
+        efficiency_ax.plot(group["replicas"], 100 * group["scaling_efficiency"], marker="o", label=label)
+    replicas = sorted(table["replicas"].unique())
+    rate.set(xticks=replicas, xlabel="replicas", ylabel="samples/s (global)", title="Data-parallel training throughput")
+    efficiency_ax.axhline(100, color="black", linestyle="--", linewidth=1)
+    efficiency_ax.set(xticks=replicas, xlabel="replicas", ylabel="scaling efficiency (%)", ylim=(0, 120),
+                      title="Throughput(N) / (N x throughput(1))")
+    rate.legend(fontsize="small")
+    return fig
+
+
 def run_table(cases: pd.DataFrame) -> pd.DataFrame:
     """One row per run: the machine and software."""
     gpus = (cases[cases["device"] != "cpu"].groupby("run_id")["device_name"]
@@ -207,9 +234,12 @@ def run_table(cases: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["host", "run"]).reset_index(drop=True)
 
 
-def figures(cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple[str, str, object]]:
+def figures(all_cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple[str, str, object]]:
     """(file name, caption, Figure) for every plot the runs allow."""
     made = []
+    if not scaling_rows(all_cases).empty:
+        made.append(("scaling.png", "Data-parallel scaling", plot_scaling(all_cases)))
+    cases = all_cases[all_cases["replicas"] == 1]  # one device per case: the other plots
     for mode in MODES_PLOTTED:
         if (cases["mode"] == mode).any():
             made.append((f"throughput_{mode}.png", f"Throughput against batch size, {mode}",

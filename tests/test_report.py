@@ -143,3 +143,23 @@ def test_benchmark_session_with_report(run_bench):
     (page,) = results.glob("*-report/report.html")
     done.stdout.fnmatch_lines([f"report: {page}"])
     assert {p.name for p in page.parent.iterdir()} >= {"report.md", "throughput_infer.png", "efficiency.png"}
+
+
+def test_scaling_plot_from_replica_rows(tmp_path):
+    from bench.results import CaseResult, write_run
+    from bench.session import _fill_scaling_efficiency
+
+    rows = [CaseResult("cpu", "logical", "mnist_cnn", 1, "train", 8 * n, "float32", "on", "ok", replicas=n,
+                       logical_devices=True, flops_per_sample=1.0).with_latency([0.010 * (1 + 0.2 * (n - 1))] * 5)
+            for n in (1, 2)]
+    _fill_scaling_efficiency(rows)
+    fingerprint = {"run_id": "20260101T000000Z_ci_jax", "host": "ci", "backend": "jax",
+                   "calibration_matmul_gflops": 100.0}
+    path, _ = write_run(tmp_path, fingerprint, rows, [(r, [0.010 * (1 + 0.2 * (r.replicas - 1))] * 5) for r in rows])
+    cases, _ = report.load([str(path)])
+    fig = report.plot_scaling(cases)
+    efficiency_ax = fig.axes[1]
+    (line,) = efficiency_ax.get_lines()[:1]
+    np.testing.assert_allclose(line.get_xdata(), [1, 2])
+    np.testing.assert_allclose(line.get_ydata(), [100.0, 100 * 1 / 1.2])
+    assert efficiency_ax.get_ylabel() == "scaling efficiency (%)"
