@@ -11,7 +11,6 @@ Exit codes: 0 written, 2 bad input.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import shutil

@@ -26,7 +26,7 @@ def test_same_machine_twice_is_unchanged(tmp_path):
 
 
 def test_a_20_percent_slower_case_fails_and_is_named_last(tmp_path):
-    base = make_run(tmp_path / "a", "20260101T000000Z")
+    make_run(tmp_path / "a", "20260101T000000Z")
     make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("mnist_cnn", "train", 32): 1.2})
     code, out, _ = run_cli(tmp_path / "a", tmp_path / "b")  # directories: their newest runs
     assert code == 1
