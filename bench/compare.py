@@ -11,6 +11,7 @@ Exit codes: 0 no regression, 1 at least one case slower, 2 bad input.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -32,6 +33,12 @@ def parse_threshold(text: str) -> float:
     if not np.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"--threshold: {text!r} is negative or not finite; give e.g. 10%")
     return value / 100
+
+
+def parse_run_count(text: str) -> int:
+    if not str(text).isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--runs: {text!r} is not a positive integer")
+    return int(text)
 
 
 def parse_alpha(text: str) -> float:
@@ -59,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="side-by-side views instead of baseline against candidate")
     parser.add_argument("--baseline-run", metavar="RUN_ID", help="pick this run in the BASELINE directory")
     parser.add_argument("--candidate-run", metavar="RUN_ID", help="pick this run in the CANDIDATE directory")
+    parser.add_argument("--runs", type=parse_run_count, default=1, metavar="N", dest="runs_per_side",
+                        help="pool the newest N runs of each directory (default: 1); repeated runs a side "
+                             "let the verdict measure the between-run noise")
     parser.add_argument("--threshold", type=parse_threshold, default=0.10, metavar="PERCENT",
                         help="smallest change of the median that counts (default: 10%%)")
     parser.add_argument("--alpha", type=parse_alpha, default=0.01, metavar="P",
@@ -74,7 +84,7 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     """One row per case of either run, with medians, ratios and a verdict; and the between-run noise.
 
     Returns:
-        (table, sigma): sigma is the between-run noise of log ratios, None with too few cases.
+        (table, noise): noise is one line on the between-run noise the verdicts allowed for.
     """
     if baseline.backends != candidate.backends:
         raise RunFileError(f"runs of different backends ({', '.join(baseline.backends)} against "
@@ -89,7 +99,7 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     common = merged[merged["_merge"] == "both"]
     within = {index: _compare_case(case, baseline, candidate, scale_base, scale_cand,
                                    threshold=threshold, alpha=alpha) for index, case in common.iterrows()}
-    sigma = stats.between_run_sigma([result.ratio for result, _ in within.values()])
+    case_sigma, noise = _noise(baseline, candidate, [result.ratio for result, _ in within.values()], alpha)
     rows = []
     for index, case in merged.iterrows():
         row = {column: case[column] for column in key}
@@ -99,7 +109,7 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
             rows.append(row)
             continue
         result, method = within[index]
-        result = stats.with_between_run_noise(result, sigma, threshold=threshold, alpha=alpha)
+        result = stats.with_between_run_noise(result, case_sigma(case), threshold=threshold, alpha=alpha)
         row.update(ratio=case["median_ms_cand"] / case["median_ms_base"], p_value=result.p_value,
                    ratio_low=result.low, ratio_high=result.high, verdict=result.verdict, method=method)
         if normalize:
@@ -109,7 +119,44 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     slower = table["verdict"] == stats.SLOWER
     # Regressions last, worst first, so that they end the output.
     table = pd.concat([table[~slower], table[slower].sort_values("ratio", ascending=False)], ignore_index=True)
-    return table, sigma
+    return table, noise
+
+
+def _noise(baseline: runs.Run, candidate: runs.Run, ratios, alpha):
+    """(sigma of a case's log ratio, as a function of the case; the line that says so).
+
+    With several runs a side, the per-run noise comes from the runs' spread around
+    their side's mean, and shrinks with the number of runs; with one run a side,
+    from the spread of the log ratios over the cases.
+    """
+    sides = [run.per_run.assign(case=run.per_run[list(CASE_KEY)].astype(str).agg("|".join, axis=1))
+             for run in (baseline, candidate) if run.per_run is not None]
+    sigma_run = stats.per_run_sigma(sides) if sides else None
+    if sigma_run is None:
+        sigma = stats.between_run_sigma(ratios)
+        if sigma is None:
+            return (lambda case: None), (f"between-run noise: not estimated (fewer than {stats.MIN_CASES_FOR_NOISE} "
+                                          "cases in common); verdicts rest on the rounds within each run")
+        return (lambda case: sigma), (
+            f"between-run noise: {sigma:.1%} (spread of the log ratios over {len(ratios)} cases); a single case "
+            f"must move by x{stats.detectable_change(sigma, alpha):.2f} to be told from it")
+
+    def runs_of(run, case):
+        if run.per_run is None:
+            return 1
+        return int(np.logical_and.reduce([run.per_run[c] == case[c] for c in CASE_KEY]).sum())
+
+    def case_sigma(case):
+        return sigma_run * math.sqrt(1 / runs_of(baseline, case) + 1 / runs_of(candidate, case))
+
+    typical = sigma_run * math.sqrt(1 / _side_runs(baseline) + 1 / _side_runs(candidate))
+    return case_sigma, (f"between-run noise: {sigma_run:.1%} per run (spread of each side's runs); with "
+                        f"{_side_runs(baseline)} against {_side_runs(candidate)} runs a case must move by "
+                        f"x{stats.detectable_change(typical, alpha):.2f} to be told from it")
+
+
+def _side_runs(run: runs.Run) -> int:
+    return 1 if run.per_run is None else run.per_run["run_id"].nunique()
 
 
 def _compare_case(case, baseline, candidate, scale_base, scale_cand, *, threshold, alpha):
@@ -207,9 +254,15 @@ def _run(args):
     if len(args.runs) != 2:
         raise RunFileError(f"compare takes BASELINE and CANDIDATE; got {len(args.runs)} runs "
                            "(use --by backend or --by host for more)")
-    baseline = runs.load(runs.resolve(args.runs[0], args.baseline_run))
-    candidate = runs.load(runs.resolve(args.runs[1], args.candidate_run))
-    table, sigma = compare_runs(baseline, candidate, threshold=args.threshold, alpha=args.alpha,
+    if args.runs_per_side > 1 and (args.baseline_run or args.candidate_run):
+        raise RunFileError("--runs pools a directory's newest runs: it cannot be combined with a named run")
+    if args.runs_per_side == 1:
+        baseline = runs.load(runs.resolve(args.runs[0], args.baseline_run))
+        candidate = runs.load(runs.resolve(args.runs[1], args.candidate_run))
+    else:
+        baseline = runs.load_pooled(runs.resolve_many(args.runs[0], args.runs_per_side))
+        candidate = runs.load_pooled(runs.resolve_many(args.runs[1], args.runs_per_side))
+    table, noise = compare_runs(baseline, candidate, threshold=args.threshold, alpha=args.alpha,
                                 normalize=args.normalize)
     if baseline.samples is None or candidate.samples is None:
         absent = [r.path.name for r in (baseline, candidate) if r.samples is None]
@@ -218,13 +271,7 @@ def _run(args):
     if args.format != "csv":
         notes.append(f"baseline {baseline.run_id} | candidate {candidate.run_id} | threshold "
                      f"{args.threshold:.0%} | alpha {args.alpha}" + (" | normalized by calibration" if args.normalize else ""))
-        if sigma is None:
-            notes.append(f"between-run noise: not estimated (fewer than {stats.MIN_CASES_FOR_NOISE} cases in "
-                         "common); verdicts rest on the rounds within each run")
-        else:
-            notes.append(f"between-run noise: {sigma:.1%} (spread of the log ratios over {len(table)} cases); "
-                         f"a single case must move by x{stats.detectable_change(sigma, args.alpha):.2f} "
-                         "to be told from it")
+        notes.append(noise)
     slower = table[table["verdict"] == stats.SLOWER]
     output = render(table, args.format)
     if args.format != "csv":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
@@ -28,12 +29,14 @@ class RunFileError(ValueError):
 @dataclass
 class Run:
     path: Path
-    cases: pd.DataFrame  # the rows with status ok
+    cases: pd.DataFrame  # the rows with status ok (pooled: one row per case over the runs)
     samples: pd.DataFrame | None  # None when the samples file is absent
+    per_run: pd.DataFrame | None = None  # pooled runs: each run's median_ms per case
+    label: str = ""
 
     @property
     def run_id(self) -> str:
-        return str(self.cases["run_id"].iloc[0])
+        return self.label or str(self.cases["run_id"].iloc[0])
 
     @property
     def backends(self) -> list[str]:
@@ -67,6 +70,42 @@ def resolve(text: str, run_id: str | None = None) -> Path:
     if not runs:
         raise RunFileError(f"{text}: no run files (<run_id>.csv) in this directory")
     return runs[-1]
+
+
+def resolve_many(text: str, count: int) -> list[Path]:
+    """The newest `count` runs of the directory `text` (or the file `text` when count is 1)."""
+    if count == 1:
+        return [resolve(text)]
+    path = Path(text)
+    if not path.is_dir():
+        raise RunFileError(f"{text}: --runs {count} needs a directory of runs, not a file")
+    found = sorted(p for p in path.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX))
+    if len(found) < count:
+        raise RunFileError(f"{text}: {len(found)} run(s) in this directory; --runs asks for {count}")
+    return found[-count:]
+
+
+def load_pooled(paths: list[Path]) -> Run:
+    """Several runs of the same code as one side of a comparison.
+
+    Each case's median is the geometric mean of its run medians; the raw samples
+    are pooled; `per_run` keeps every run's median for the between-run noise.
+    """
+    loaded = [load(path) for path in paths]
+    if len(loaded) == 1:
+        return loaded[0]
+    per_run = pd.concat([run.cases for run in loaded], ignore_index=True)
+    key = list(CASE_KEY)
+    pooled = per_run.groupby(key, sort=False).agg(
+        run_id=("run_id", "first"), host=("host", "first"), status=("status", "first"),
+        median_ms=("median_ms", lambda v: float(np.exp(np.log(v).mean()))), mean_ms=("mean_ms", "mean"),
+        stddev_ms=("stddev_ms", lambda v: float(np.sqrt((v**2).mean()))), rounds=("rounds", "sum"),
+        **{c: (c, "mean") for c in CALIBRATION_COLUMNS if c in per_run.columns},
+    ).reset_index()
+    samples = [run.samples for run in loaded]
+    label = f"{loaded[0].run_id} .. {loaded[-1].run_id} ({len(loaded)} runs)"
+    return Run(paths[-1], pooled, None if any(s is None for s in samples) else pd.concat(samples),
+               per_run[[*key, "run_id", "median_ms"]], label)
 
 
 def load(path: Path) -> Run:

@@ -138,6 +138,28 @@ def between_run_sigma(ratios) -> float | None:
     return float(1.4826 * np.median(np.abs(logs - np.median(logs))))
 
 
+def per_run_sigma(per_run_sides) -> float | None:
+    """Robust standard deviation of one run's log median around its side's mean, over every case.
+
+    Args:
+        per_run_sides: for each side with several runs, a frame with columns `case` and `median_ms`.
+    Returns:
+        The per-run noise of log medians, or None with too few values.
+    """
+    residuals = []
+    for frame in per_run_sides:
+        logs = np.log(frame["median_ms"].to_numpy(dtype="float64"))
+        groups = frame["case"].to_numpy()
+        for case in np.unique(groups):
+            values = logs[groups == case]
+            if values.size > 1:  # deviations from a mean of n shrink by sqrt((n-1)/n): undo it
+                residuals += list((values - values.mean()) * math.sqrt(values.size / (values.size - 1)))
+    if len(residuals) < MIN_CASES_FOR_NOISE:
+        return None
+    residuals = np.asarray(residuals)
+    return float(1.4826 * np.median(np.abs(residuals - np.median(residuals))))
+
+
 def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float,
                            alpha: float) -> Comparison:
     """`result` judged also against the between-run noise `sigma` (of log ratios)."""

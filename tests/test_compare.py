@@ -172,3 +172,45 @@ def test_a_regression_of_every_case_is_found_under_small_noise(tmp_path):
     code, out, _ = run_cli(base, cand, "--format", "csv")
     assert code == 1
     assert (pd.read_csv(io.StringIO(out))["verdict"] == "slower").all()
+
+
+def pooled_runs(tmp_path, *, run_noise, slowdown=None, runs=3):
+    """`runs` baseline and candidate runs of MANY, each case shifted by its own run-level noise."""
+    rng = np.random.default_rng(11)
+    for side, hour in (("a", 0), ("b", 5)):
+        for i in range(runs):
+            shifts = {case: float(rng.lognormal(0, run_noise)) * ((slowdown or {}).get(case, 1.0) if side == "b"
+                                                                  else 1.0) for case in MANY}
+            make_run(tmp_path / side, f"20260101T0{hour + i}0000Z", seed=10 * hour + i, cases=MANY, scale=shifts)
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_pooled_runs_measure_the_noise_and_raise_no_false_alarm(tmp_path):
+    base, cand = pooled_runs(tmp_path, run_noise=0.15)
+    code, out, _ = run_cli(base, cand, "--runs", "3")
+    assert code == 0
+    assert any(line.startswith("between-run noise:") and "per run" in line and "with 3 against 3 runs" in line
+               for line in out.splitlines())
+    assert "(3 runs) | candidate" in out.splitlines()[0]
+
+
+def test_pooled_runs_find_one_slower_case(tmp_path):
+    slower = ("imdb_lstm", "train", 32)
+    base, cand = pooled_runs(tmp_path, run_noise=0.03, slowdown={slower: 1.3})
+    code, out, _ = run_cli(base, cand, "--runs", "3", "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert code == 1
+    assert table.loc[table["verdict"] == "slower", ["model", "mode", "batch_size"]].values.tolist() == [list(slower)]
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--runs", "0"), "--runs: '0' is not a positive integer"),
+    (("--runs", "4"), "2 run(s) in this directory; --runs asks for 4"),
+    (("--runs", "2", "--baseline-run", "x"), "--runs pools a directory's newest runs"),
+])
+def test_bad_pooling(tmp_path, args, message):
+    for stamp in ("20260101T000000Z", "20260101T010000Z"):
+        make_run(tmp_path / "a", stamp)
+        make_run(tmp_path / "b", stamp)
+    code, out, err = run_cli(tmp_path / "a", tmp_path / "b", *args)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
