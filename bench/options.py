@@ -82,13 +82,17 @@ def parse_models(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    sizes = []
-    for item in _comma_list(text, "--batch-sizes"):
+def _positive_integers(text: str, option: str, example: str) -> tuple[int, ...]:
+    numbers = []
+    for item in _comma_list(text, option):
         if not item.isdigit() or int(item) < 1:
-            raise OptionError(f"--batch-sizes: {item!r} is not a positive integer; give e.g. 1,32,128")
-        sizes.append(int(item))
-    return tuple(sizes)
+            raise OptionError(f"{option}: {item!r} is not a positive integer; give e.g. {example}")
+        numbers.append(int(item))
+    return tuple(numbers)
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    return _positive_integers(text, "--batch-sizes", "1,32,128")
 
 
 _DEVICE = re.compile(r"cpu|gpu|gpu:\d+")
@@ -111,12 +115,7 @@ def parse_one(option: str, accepted):
 
 
 def parse_replicas(text: str) -> tuple[int, ...]:
-    counts = []
-    for item in _comma_list(text, "--replicas"):
-        if not item.isdigit() or int(item) < 1:
-            raise OptionError(f"--replicas: {item!r} is not a positive integer; give e.g. 1,2,4")
-        counts.append(int(item))
-    return tuple(sorted(set(counts)))
+    return tuple(sorted(set(_positive_integers(text, "--replicas", "1,2,4"))))
 
 
 def parse_results_dir(text: str) -> Path:
