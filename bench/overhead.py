@@ -11,6 +11,7 @@ here as a ratio above 1.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, p
         if done.returncode != 0 or not runs:
             raise RuntimeError(f"the benchmark session failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         row = pd.read_csv(runs[0]).iloc[0]
+        if row["status"] != "ok":  # e.g. a GPU that is not there: skipped, nothing timed
+            raise OptionError(f"{model_name} {mode} on {device_name} was not timed: {row['status']}, {row['message']}")
         return float(row["median_ms"]), int(row["rounds"])
 
 
@@ -94,6 +97,8 @@ def main(argv=None) -> int:
         mode = parse_one("--mode", tuple(m for m in MODES if m != "predict"))(args.mode)
         batch_size, repeats = _positive("--batch-size", args.batch_size), _positive("--repeats", args.repeats)
         backend_name = parse_one("--backend", backends.BACKEND_NAMES)(args.backend or backends.requested())
+        if args.device != "cpu" and not re.fullmatch(r"gpu:\d+", args.device):
+            raise OptionError(f"--device: {args.device!r} is not one device; accepted: cpu, gpu:N")
     except (OptionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -103,7 +108,11 @@ def main(argv=None) -> int:
         return 0
     harness, bare = [], []
     for repeat in range(repeats):
-        median, rounds = harness_median_ms(model_name, mode, batch_size, args.device, backend_name, profile)
+        try:
+            median, rounds = harness_median_ms(model_name, mode, batch_size, args.device, backend_name, profile)
+        except OptionError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         harness.append(median)
         bare.append(bare_median_ms_in_subprocess(model_name, mode, batch_size, args.device, backend_name, rounds))
         print(f"pair {repeat + 1}: harness {harness[-1]:.3f} ms ({rounds} rounds), bare loop {bare[-1]:.3f} ms")
