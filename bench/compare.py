@@ -99,7 +99,16 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     common = merged[merged["_merge"] == "both"]
     within = {index: _compare_case(case, baseline, candidate, scale_base, scale_cand,
                                    threshold=threshold, alpha=alpha) for index, case in common.iterrows()}
-    case_sigma, noise = _noise(baseline, candidate, [result.ratio for result, _ in within.values()], alpha)
+    case_noise, noise = _noise(baseline, candidate, common, [result.ratio for result, _ in within.values()],
+                               alpha / len(common))
+    judged = {}
+    for index, case in common.iterrows():
+        result, method = within[index]
+        spread = case_noise(case)
+        judged[index] = (stats.with_between_run_noise(result, spread and spread.sigma, df=spread and spread.df,
+                                                      threshold=threshold, alpha=alpha), method, spread)
+    # One false alarm fails a CI gate: Holm's adjustment keeps its chance over all cases below alpha.
+    adjusted = dict(zip(judged, stats.holm([result.p_value for result, _, _ in judged.values()])))
     rows = []
     for index, case in merged.iterrows():
         row = {column: case[column] for column in key}
@@ -108,10 +117,13 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
             row["verdict"] = "only in baseline" if case["_merge"] == "left_only" else "only in candidate"
             rows.append(row)
             continue
-        result, method = within[index]
-        result = stats.with_between_run_noise(result, case_sigma(case), threshold=threshold, alpha=alpha)
+        result, method, spread = judged[index]
         row.update(ratio=case["median_ms_cand"] / case["median_ms_base"], p_value=result.p_value,
-                   ratio_low=result.low, ratio_high=result.high, verdict=result.verdict, method=method)
+                   p_holm=adjusted[index], ratio_low=result.low, ratio_high=result.high,
+                   detectable=_detectable(spread, threshold, alpha / len(common)),
+                   verdict=stats.verdict(result.ratio, adjusted[index], result.low, result.high,
+                                         threshold=threshold, alpha=alpha),
+                   method=method)
         if normalize:
             row["normalized_ratio"] = result.ratio
         rows.append(row)
@@ -122,41 +134,46 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     return table, noise
 
 
-def _noise(baseline: runs.Run, candidate: runs.Run, ratios, alpha):
-    """(sigma of a case's log ratio, as a function of the case; the line that says so).
+def _detectable(spread, threshold, alpha):
+    """The smallest ratio that could be flagged in this case on its own."""
+    if spread is None:
+        return math.nan
+    return max(1 + threshold, stats.detectable_change(spread.sigma, alpha, spread.df))
 
-    With several runs a side, the per-run noise comes from the runs' spread around
-    their side's mean, and shrinks with the number of runs; with one run a side,
-    from the spread of the log ratios over the cases.
+
+def _noise(baseline: runs.Run, candidate: runs.Run, common: pd.DataFrame, ratios, alpha):
+    """(each case's ReplicateNoise, as a function of the case; the line that says so).
+
+    A case's replicates are the medians of its passes, in every run of a side. Their
+    spread measures how far the case's time wanders as the machine's speed does,
+    and shrinks with their number. With one replicate a side (runs of one pass, no
+    samples), the noise comes from the spread of the log ratios over the cases.
     """
-    sides = [run.per_run.assign(case=run.per_run[list(CASE_KEY)].astype(str).agg("|".join, axis=1))
-             for run in (baseline, candidate) if run.per_run is not None]
-    sigma_run = stats.per_run_sigma(sides) if sides else None
-    if sigma_run is None:
+    key = list(CASE_KEY)
+    logs = {side: {case: np.log(group["median_ms"].to_numpy(dtype="float64"))
+                   for case, group in run.replicates.groupby(key, sort=False)}
+            for side, run in (("base", baseline), ("cand", candidate))}
+    cases = [tuple(row) for row in common[key].itertuples(index=False)]
+    pairs = [(logs["base"][case], logs["cand"][case]) for case in cases]
+    if all(len(base) == 1 and len(cand) == 1 for base, cand in pairs):
         sigma = stats.between_run_sigma(ratios)
         if sigma is None:
-            return (lambda case: None), (f"between-run noise: not estimated (fewer than {stats.MIN_CASES_FOR_NOISE} "
-                                          "cases in common); verdicts rest on the rounds within each run")
-        return (lambda case: sigma), (
-            f"between-run noise: {sigma:.1%} (spread of the log ratios over {len(ratios)} cases); a single case "
-            f"must move by x{stats.detectable_change(sigma, alpha):.2f} to be told from it")
-
-    def runs_of(run, case):
-        if run.per_run is None:
-            return 1
-        return int(np.logical_and.reduce([run.per_run[c] == case[c] for c in CASE_KEY]).sum())
-
-    def case_sigma(case):
-        return sigma_run * math.sqrt(1 / runs_of(baseline, case) + 1 / runs_of(candidate, case))
-
-    typical = sigma_run * math.sqrt(1 / _side_runs(baseline) + 1 / _side_runs(candidate))
-    return case_sigma, (f"between-run noise: {sigma_run:.1%} per run (spread of each side's runs); with "
-                        f"{_side_runs(baseline)} against {_side_runs(candidate)} runs a case must move by "
-                        f"x{stats.detectable_change(typical, alpha):.2f} to be told from it")
-
-
-def _side_runs(run: runs.Run) -> int:
-    return 1 if run.per_run is None else run.per_run["run_id"].nunique()
+            return (lambda case: None), (f"noise: not estimated (one pass a side and fewer than "
+                                          f"{stats.MIN_CASES_FOR_NOISE} cases in common); verdicts rest on the "
+                                          "rounds within each run")
+        return (lambda case: stats.ReplicateNoise(sigma, 0)), (
+            f"noise: {sigma:.1%} between the runs (spread of the log ratios over {len(ratios)} cases, one pass a "
+            f"side); a single case must move by x{stats.detectable_change(sigma, alpha):.2f} to be flagged")
+    prior = stats.shared_variance(pairs)
+    noise = dict(zip(cases, (stats.replicate_noise(base, cand, prior) for base, cand in pairs)))
+    units = [int(np.median([len(pair[side]) for pair in pairs])) for side in (0, 1)]
+    line = (f"noise: a case's median wanders {math.sqrt(prior or 0):.1%} from one pass to the next (median "
+            f"over {len(cases)} cases; the passes of every run of a side count)")
+    if prior:
+        sigma = math.sqrt(prior * (1 / units[0] + 1 / units[1]))
+        change = stats.detectable_change(sigma, alpha, stats.PRIOR_DF + sum(units) - 2)
+        line += f"; with {units[0]} against {units[1]} passes a typical case must move by x{change:.2f} to be flagged"
+    return (lambda case: noise[tuple(case[c] for c in key)]), line
 
 
 def _compare_case(case, baseline, candidate, scale_base, scale_cand, *, threshold, alpha):

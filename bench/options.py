@@ -8,6 +8,7 @@ any model is built; a bad value stops the run with that one line.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ class Profile:
     Warm-up runs until both `warmup_calls` calls and `warmup_s` seconds are done;
     the timed rounds then number `measure_s` / (the warm step time), clamped to
     [min_rounds, max_rounds]: many rounds for a 1 ms step, min_rounds for a 1 s step.
+    They are split over `passes` passes through the whole matrix (see BenchSession):
+    a shared machine's speed wanders from second to second, and rounds spread over
+    the session sample many of its states instead of one.
     """
 
     name: str
@@ -41,17 +45,21 @@ class Profile:
     measure_s: float
     min_rounds: int
     max_rounds: int
+    passes: int
 
     def rounds_for(self, step_s: float) -> int:
         wanted = int(self.measure_s / step_s) if step_s > 0 else self.max_rounds
         return max(self.min_rounds, min(self.max_rounds, wanted))
 
+    def rounds_per_pass(self, step_s: float, passes: int) -> int:
+        return max(1, math.ceil(self.rounds_for(step_s) / passes))
+
 
 PROFILES = {
     "quick": Profile("quick", batch_sizes=(1, 32, 128), warmup_calls=2, warmup_s=0.1,
-                     measure_s=0.5, min_rounds=5, max_rounds=500),
+                     measure_s=0.5, min_rounds=5, max_rounds=500, passes=5),
     "full": Profile("full", batch_sizes=(1, 32, 128, 512), warmup_calls=10, warmup_s=2.0,
-                    measure_s=5.0, min_rounds=30, max_rounds=5000),
+                    measure_s=5.0, min_rounds=30, max_rounds=5000, passes=10),
 }
 
 
@@ -114,6 +122,13 @@ def parse_one(option: str, accepted):
     return parse
 
 
+def parse_passes(text: str) -> int:
+    values = _positive_integers(text, "--passes", "5")
+    if len(values) != 1:
+        raise OptionError(f"--passes: {text!r} is not one positive integer; give e.g. 5")
+    return values[0]
+
+
 def parse_replicas(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(_positive_integers(text, "--replicas", "1,2,4"))))
 
@@ -151,6 +166,9 @@ OPTIONS = (
     Option("--profile", "NAME", "quick", parse_one("--profile", tuple(PROFILES)),
            "quick (few rounds, minutes on a laptop) or full (more rounds and warm-up, batch 512 too; "
            "numbers to publish) (default: quick)"),
+    Option("--passes", "N", None, parse_passes,
+           "split each case's rounds over N passes through the whole matrix, so that a wandering "
+           "machine speed averages out (default: the profile's: quick 5, full 10)"),
     Option("--jit-compile", "MODE", "auto", parse_one("--jit-compile", tuple(JIT_COMPILE)),
            "Keras' compile(jit_compile=...): auto, on (XLA) or off (default: auto)"),
     Option("--precision", "POLICY", "float32", parse_one("--precision", PRECISIONS),
@@ -181,6 +199,7 @@ class HarnessConfig:
     batch_sizes: tuple[int, ...]
     devices: tuple[str, ...]
     profile: Profile
+    passes: int
     jit_compile: str
     precision: str
     tf32: str
@@ -210,6 +229,7 @@ class HarnessConfig:
                               f"{backends.INSTALL_HINTS[backend]}")
         return cls(models=parsed["models"], modes=parsed["modes"],
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
-                   devices=parsed["devices"], profile=profile, jit_compile=parsed["jit_compile"],
+                   devices=parsed["devices"], profile=profile, passes=parsed["passes"] or profile.passes,
+                   jit_compile=parsed["jit_compile"],
                    precision=parsed["precision"], tf32=parsed["tf32"], backend=backend, results_dir=parsed["results_dir"],
                    require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"])

@@ -55,9 +55,10 @@ def _prepare_replicas(session: BenchSession) -> None:
 def pytest_generate_tests(metafunc):
     if "bench_case" in metafunc.fixturenames:
         session = metafunc.config.stash[SESSION]
-        cases = session.cases()
+        passes = session.timed_passes()
         session.collected = True
-        metafunc.parametrize("bench_case", cases, ids=[case.id for case in cases])
+        metafunc.parametrize("bench_case", passes,
+                             ids=[case.id if number == 1 else f"{case.id}-pass{number}" for case, number in passes])
 
 
 @pytest.fixture

@@ -81,6 +81,7 @@ class CaseResult:
     per_replica_batch: int = 0  # batch_size / replicas (filled in when left 0)
     logical_devices: bool = False  # replicas on logical devices carved out of one CPU
     scaling_efficiency: float = math.nan  # throughput(N) / (N x throughput(1)), same per-replica batch
+    passes: int = 0  # passes through the matrix that timed this case
 
     def __post_init__(self):
         self.per_replica_batch = self.per_replica_batch or self.batch_size // self.replicas
@@ -105,25 +106,27 @@ def run_columns(fingerprint: dict) -> list[str]:
     """Column order of the run CSV: the run's fingerprint, then the case's."""
     moved = {"tf32": "jit_compile", "replicas": "batch_size", "per_replica_batch": "replicas",
              "logical_devices": "per_replica_batch", "scaling_efficiency": "samples_per_s"}
-    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", *moved)]
+    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", "passes", *moved)]
     for name, anchor in moved.items():  # settings beside settings, rates beside rates
         case_columns.insert(case_columns.index(anchor) + 1, name)
     latency_columns = [f.name for f in fields(LatencyStats)]
+    latency_columns.insert(latency_columns.index("rounds") + 1, "passes")
     at = case_columns.index("message") + 1
     return list(fingerprint) + case_columns[:at] + latency_columns + case_columns[at:]
 
 
 def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
-              samples: list[tuple[CaseResult, list[float]]]) -> tuple[Path, Path]:
-    """Writes the run and its samples; returns their paths.
+              samples: list[tuple[CaseResult, list[tuple[int, float]]]]) -> tuple[Path, Path]:
+    """Writes the run and its samples (each case's (pass, seconds) rounds); returns their paths.
 
     If `<run_id>.csv` is taken (two runs in one second), the run_id gets a suffix.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
     rows = pd.DataFrame([{**fingerprint, **r.flat()} for r in results], columns=run_columns(fingerprint))
     sample_rows = pd.DataFrame(
-        [{**_key(fingerprint, r), "round": i, "seconds": s} for r, secs in samples for i, s in enumerate(secs)],
-        columns=[*KEY_COLUMNS, "round", "seconds"],
+        [{**_key(fingerprint, r), "round": i, "pass": p, "seconds": s}
+         for r, rounds in samples for i, (p, s) in enumerate(rounds)],
+        columns=[*KEY_COLUMNS, "round", "pass", "seconds"],
     )
     base = fingerprint["run_id"]
     for attempt in range(1000):

@@ -31,7 +31,7 @@ class Run:
     path: Path
     cases: pd.DataFrame  # the rows with status ok (pooled: one row per case over the runs)
     samples: pd.DataFrame | None  # None when the samples file is absent
-    per_run: pd.DataFrame | None = None  # pooled runs: each run's median_ms per case
+    replicates: pd.DataFrame | None = None  # median_ms per case of each pass of each run (column `unit`)
     label: str = ""
 
     @property
@@ -89,7 +89,7 @@ def load_pooled(paths: list[Path]) -> Run:
     """Several runs of the same code as one side of a comparison.
 
     Each case's median is the geometric mean of its run medians; the raw samples
-    are pooled; `per_run` keeps every run's median for the between-run noise.
+    and the replicates (each run's passes) are pooled.
     """
     loaded = [load(path) for path in paths]
     if len(loaded) == 1:
@@ -105,7 +105,7 @@ def load_pooled(paths: list[Path]) -> Run:
     samples = [run.samples for run in loaded]
     label = f"{loaded[0].run_id} .. {loaded[-1].run_id} ({len(loaded)} runs)"
     return Run(paths[-1], pooled, None if any(s is None for s in samples) else pd.concat(samples),
-               per_run[[*key, "run_id", "median_ms"]], label)
+               pd.concat([run.replicates for run in loaded], ignore_index=True), label)
 
 
 def load(path: Path) -> Run:
@@ -120,7 +120,22 @@ def load(path: Path) -> Run:
     _check_numeric(path, cases, [c for c in NUMERIC if c in cases.columns])
     samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
     samples = _load_samples(samples_path, cases) if samples_path.exists() else None
-    return Run(path, cases, samples)
+    return Run(path, cases, samples, _replicates(cases, samples))
+
+
+def _replicates(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
+    """Each case's median per pass (from the samples), or its one median (without them).
+
+    Passes sample the machine at different moments of the session, so their
+    medians are the replicates whose spread measures how far a case's time wanders.
+    """
+    key = list(CASE_KEY)
+    if samples is None:
+        return cases[key].assign(unit=cases["run_id"], median_ms=cases["median_ms"])
+    medians = samples.groupby([*key, "run_id", "pass"])["seconds"].median().mul(1e3).rename("median_ms")
+    medians = medians.reset_index()
+    medians["unit"] = medians["run_id"] + "/" + medians["pass"].astype(str)
+    return medians[[*key, "unit", "median_ms"]]
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -153,10 +168,12 @@ def _with_replicas(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
     samples = _with_replicas(_read_csv(path))
+    if "pass" not in samples.columns:  # written before passes existed: one pass
+        samples["pass"] = 1
     missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
     if missing:
         raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")
-    _check_numeric(path, samples, ["batch_size", "seconds"])
+    _check_numeric(path, samples, ["batch_size", "pass", "seconds"])
     if set(samples["run_id"]) != set(cases["run_id"]):
         raise RunFileError(f"{path}: does not match its run: run_id {sorted(set(samples['run_id']))} "
                            f"against {sorted(set(cases['run_id']))}")

@@ -6,6 +6,7 @@ import contextlib
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ import pytest
 import models
 from bench import backends
 from bench.backends import Device
-from bench.measure import MODE_STEPS, DeviceEnergy, DeviceMemory, HostMemory, time_case
+from bench.measure import (MODE_STEPS, DeviceEnergy, DeviceMemory, HostMemory, first_call_and_warmup, rewarm,
+                           timed_rounds)
 from bench.options import JIT_COMPILE, TF32, HarnessConfig
-from bench.results import CaseResult, write_run
+from bench.results import CaseResult, LatencyStats, write_run
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,19 +39,32 @@ class Case:
         return f"{self.model}-{self.mode}-{self.device}-b{self.batch_size}"
 
 
+@dataclass
+class _CaseState:
+    """What later passes of a measured case need: its row, its timed call and where it runs."""
+
+    result: CaseResult
+    call: Callable[[], object]
+    scope: Callable[[], contextlib.AbstractContextManager]
+    device: Device
+    single_device: bool  # device memory and energy are read per GPU
+    step_s: float
+    joules: float = 0.0
+
+
 class BenchSession:
     """Holds the parsed options, builds each model once, and collects the rows."""
 
     def __init__(self, config: HarnessConfig):
         self.config = config
         self.results: list[CaseResult] = []
-        self.samples: list[tuple[CaseResult, list[float]]] = []
+        self._samples: dict[int, tuple[CaseResult, list[tuple[int, float]]]] = {}  # by id(result)
+        self._states: dict[Case, _CaseState] = {}  # measured cases, for their later passes
+        self._models: dict[tuple, object] = {}
         self.written: tuple[Path, Path] | None = None
         self.report: Path | str | None = None  # the report's page, or why there is none
         self._devices: dict[str, Device] | None = None
         self._fingerprint: dict | None = None
-        self._model_key = None
-        self._model = None
         self.collected = False  # set when benchmark cases are collected
         self._prepared = False
 
@@ -105,6 +120,15 @@ class BenchSession:
                 for mode in self.config.modes
                 for batch_size in self.config.batch_sizes]
 
+    def timed_passes(self) -> list[tuple[Case, int]]:
+        """(case, pass number) in run order: pass 1 of every case, then pass 2 of every case, ...
+
+        Cases that will be skipped (their device is absent) get pass 1 only.
+        """
+        cases = self.cases()
+        later = [case for case in cases if case.replicas or not self.missing_device_reason(case.device)]
+        return [(case, 1) for case in cases] + [(case, n) for n in range(2, self.config.passes + 1) for case in later]
+
     def missing_device_reason(self, name: str) -> str | None:
         if name in self.devices():
             return None
@@ -114,30 +138,54 @@ class BenchSession:
 
     # -- running --------------------------------------------------------------
 
-    def run(self, case: Case, benchmark) -> None:
-        """Measures one case and records its row; skips or fails the test as the case does."""
+    def run(self, case: Case, pass_number: int, benchmark) -> None:
+        """Measures one pass of one case; skips or fails the test as the case does.
+
+        Pass 1 builds and places the case, times its first call and warms it up;
+        every pass then times its share of the rounds. The row is updated after
+        each pass, so an interrupted session still writes what it measured.
+        """
         self._prepare()
+        if pass_number > 1:
+            if benchmark.disabled:
+                pytest.skip("--benchmark-disable: one smoke call per case, in pass 1")
+            state = self._states.get(case)
+            if state is None:
+                pytest.skip("pass 1 of this case did not measure it")
+            self._guarded(state.result, lambda: self._timed_pass(state, pass_number, benchmark))
+            return
         reason = None if case.replicas else self.missing_device_reason(case.device)
-        spec = models.get(case.model)
         if reason:
             self._record(CaseResult(case.device, "", case.model, 0, case.mode, case.batch_size,
-                                    self._precision(), "", status="skipped", message=reason), None)
+                                    self._precision(), "", status="skipped", message=reason))
             pytest.skip(reason)
         device = self.replica_device() if case.replicas else self.devices()[case.device]
         result = CaseResult(case.device, device.description, case.model, 0, case.mode, case.batch_size,
                             self._precision(), "", status="ok", replicas=case.replicas or 1,
                             logical_devices=bool(case.replicas) and not device.is_gpu)
+        self._guarded(result, lambda: self._first_pass(case, device, result, benchmark))
+
+    def _guarded(self, result: CaseResult, measure) -> None:
+        """Runs `measure`; a failure becomes the case's row (error or oom) and ends its passes."""
         try:
-            self._measure(case, spec, device, result, benchmark)
+            measure()
         except Exception as error:  # recorded as a row, then reported by pytest
-            self._model_key = self._model = None  # a failed call can leave the model half-built
+            self._forget(result)
+            if not any(row is result for row in self.results):
+                self._record(result)
             oom = self.backend.is_out_of_memory(error)
             result.status = "oom" if oom else "error"
             result.message = _one_line(error)
-            self._record(result, None)
             if oom:
                 pytest.skip(f"out of memory: {result.message}")
             raise
+
+    def _forget(self, result: CaseResult) -> None:
+        """Drops a failed case's state, samples and models: a failed call can leave a model half-built."""
+        self._states = {case: state for case, state in self._states.items() if state.result is not result}
+        self._samples.pop(id(result), None)
+        result.latency = LatencyStats.empty()
+        self._models.clear()
 
     def _prepare(self) -> None:
         """Once, before the first case: the dtype policy, TF32, and the calibration workload."""
@@ -151,14 +199,16 @@ class BenchSession:
         self.fingerprint()  # times the calibration workload, before any model
         self._prepared = True
 
-    def _measure(self, case, spec, device, result, benchmark):
+    def _first_pass(self, case, device, result, benchmark):
         import keras
 
         backend = self.backend
+        spec = models.get(case.model)
         result.tf32 = "on" if backend.tf32_enabled() else "off"
         engine = backend.data_parallel(case.replicas, on_gpu=device.is_gpu) if case.replicas else None
-        with engine.scope() if engine else keras.device(device.keras_name):
-            model = self._built_model(case.model, device, case.replicas)
+        scope = engine.scope if engine else (lambda: keras.device(device.keras_name))
+        with scope():
+            model = self._built_model(case, device)
             result.params = model.count_params()
             result.jit_compile = "on" if model.jit_compile else "off"
             factor = models.TRAIN_FLOPS_FACTOR if case.mode == "train" else 1
@@ -174,45 +224,68 @@ class BenchSession:
                     step()
                     backend.synchronize(device)
 
-            # Device memory and energy are read per GPU: left empty for cases spread over several.
-            single = engine is None
-            energy = DeviceEnergy(device) if single else contextlib.nullcontext()
-            device_memory = DeviceMemory(backend, device) if single else contextlib.nullcontext()
-            with HostMemory() as host_memory, device_memory:
-                timings = time_case(call, profile=self.config.profile, benchmark=benchmark,
-                                    after_round=host_memory.sample, rounds_meter=energy)
-        result.first_call_ms = timings.first_call_s * 1e3
-        result.warmup_rounds = len(timings.warmup_s)
-        result.peak_rss_mb = host_memory.peak_mb
-        if single and device_memory.peak_mb is not None:
-            result.device_peak_mb = device_memory.peak_mb
-        if not timings.samples_s:  # --benchmark-disable: a smoke run, nothing to record
+            warmup = first_call_and_warmup(call, profile=self.config.profile, smoke_only=benchmark.disabled)
+        result.first_call_ms = warmup.first_call_s * 1e3
+        result.warmup_rounds = len(warmup.warmup_s)
+        if benchmark.disabled:  # a smoke run: nothing to time or record
             return
-        result.with_latency(timings.samples_s)
-        if single and energy.joules is not None:
-            result.energy_j = energy.joules / len(timings.samples_s)
-            result.samples_per_j = case.batch_size / result.energy_j if result.energy_j > 0 else math.nan
-        benchmark.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
-        self._record(result, timings.samples_s)
+        # Device memory and energy are read per GPU: left empty for cases spread over several.
+        state = _CaseState(result, call, scope, device, single_device=engine is None, step_s=warmup.step_s)
+        self._timed_pass(state, 1, benchmark)
+        self._states[case] = state
+        self._record(result)
 
-    def _built_model(self, name: str, device: Device, replicas: int = 0):
-        """The compiled model for (name, device, replicas); only the latest one is kept alive."""
-        key = (name, device.name, replicas)
-        if self._model_key != key:
-            self._model = None  # release the previous model before building the next
-            self._model = models.get(name).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
-            self._model_key = key
-        return self._model
+    def _timed_pass(self, state: "_CaseState", pass_number: int, benchmark) -> None:
+        profile, result = self.config.profile, state.result
+        energy = DeviceEnergy(state.device) if state.single_device else contextlib.nullcontext()
+        device_memory = DeviceMemory(self.backend, state.device) if state.single_device else contextlib.nullcontext()
+        with state.scope():
+            if pass_number > 1:
+                rewarm(state.call, state.step_s)
+            with HostMemory() as host_memory, device_memory:
+                seconds = timed_rounds(state.call, rounds=profile.rounds_per_pass(state.step_s, self.config.passes),
+                                       benchmark=benchmark, after_round=host_memory.sample, rounds_meter=energy)
+        samples = self._samples.setdefault(id(result), (result, []))[1]
+        samples += [(pass_number, second) for second in seconds]
+        result.passes = pass_number
+        result.peak_rss_mb = max(host_memory.peak_mb, 0 if math.isnan(result.peak_rss_mb) else result.peak_rss_mb)
+        if state.single_device and device_memory.peak_mb is not None:
+            result.device_peak_mb = max(device_memory.peak_mb, 0 if math.isnan(result.device_peak_mb)
+                                        else result.device_peak_mb)
+        result.with_latency([second for _, second in samples])
+        if state.single_device and energy.joules is not None:
+            state.joules += energy.joules
+            result.energy_j = state.joules / len(samples)
+            result.samples_per_j = result.batch_size / result.energy_j if result.energy_j > 0 else math.nan
+        benchmark.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
+
+    def _built_model(self, case: Case, device: Device):
+        """The compiled model for the case's model and device, built once and reused.
+
+        With one pass only the latest model is kept alive; with several, every
+        model stays until the end, as later passes come back to each case.
+        Data-parallel cases get a model per batch size: the engine binds its
+        train function to one input pipeline.
+        """
+        key = (case.model, device.name, case.replicas, case.batch_size if case.replicas else 0)
+        if key not in self._models:
+            if self.config.passes == 1:
+                self._models.clear()  # release the previous model before building the next
+            self._models[key] = models.get(case.model).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
+        return self._models[key]
 
     def _precision(self) -> str:
         import keras
 
         return keras.config.dtype_policy().name
 
-    def _record(self, result: CaseResult, samples_s) -> None:
+    def _record(self, result: CaseResult) -> None:
         self.results.append(result)
-        if samples_s:
-            self.samples.append((result, samples_s))
+
+    @property
+    def samples(self) -> list[tuple[CaseResult, list[tuple[int, float]]]]:
+        """Each measured case's (pass, seconds) rounds, in run order."""
+        return list(self._samples.values())
 
     # -- end of session ---------------------------------------------------------
 

@@ -128,6 +128,7 @@ def compare_samples(baseline, candidate, *, threshold: float, alpha: float) -> C
 
 
 MIN_CASES_FOR_NOISE = 8  # fewer cases give no usable estimate of the between-run noise
+PRIOR_DF = 4  # weight, in degrees of freedom, of the noise shared by all cases in each case's own
 
 
 def between_run_sigma(ratios) -> float | None:
@@ -138,45 +139,79 @@ def between_run_sigma(ratios) -> float | None:
     return float(1.4826 * np.median(np.abs(logs - np.median(logs))))
 
 
-def per_run_sigma(per_run_sides) -> float | None:
-    """Robust standard deviation of one run's log median around its side's mean, over every case.
+@dataclass(frozen=True)
+class ReplicateNoise:
+    """One case's noise, from its replicates: the medians of its passes (and runs) on each side.
 
-    Args:
-        per_run_sides: for each side with several runs, a frame with columns `case` and `median_ms`.
-    Returns:
-        The per-run noise of log medians, or None with too few values.
+    sigma is the standard error of the difference of the two sides' mean log
+    medians, with `df` degrees of freedom for Student's t.
     """
-    residuals = []
-    for frame in per_run_sides:
-        logs = np.log(frame["median_ms"].to_numpy(dtype="float64"))
-        groups = frame["case"].to_numpy()
-        for case in np.unique(groups):
-            values = logs[groups == case]
-            if values.size > 1:  # deviations from a mean of n shrink by sqrt((n-1)/n): undo it
-                residuals += list((values - values.mean()) * math.sqrt(values.size / (values.size - 1)))
-    if len(residuals) < MIN_CASES_FOR_NOISE:
-        return None
-    residuals = np.asarray(residuals)
-    return float(1.4826 * np.median(np.abs(residuals - np.median(residuals))))
+
+    sigma: float
+    df: int
 
 
-def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float,
-                           alpha: float) -> Comparison:
-    """`result` judged also against the between-run noise `sigma` (of log ratios)."""
+def replicate_noise(base_logs, cand_logs, prior_variance: float | None) -> ReplicateNoise | None:
+    """The case's own variance of log replicate medians, moderated towards `prior_variance`.
+
+    A case with 5 passes a side has only 8 degrees of freedom of its own; as in
+    limma's moderated t, the variance shared by all cases counts as PRIOR_DF more,
+    so one case's lucky quiet passes cannot make it look precise.
+    """
+    base_logs, cand_logs = np.asarray(base_logs, float), np.asarray(cand_logs, float)
+    own_df = base_logs.size + cand_logs.size - 2
+    squares = ((base_logs - base_logs.mean()) ** 2).sum() + ((cand_logs - cand_logs.mean()) ** 2).sum()
+    if prior_variance is None:
+        if own_df < 1:
+            return None
+        variance, df = squares / own_df, own_df
+    else:
+        variance = (PRIOR_DF * prior_variance + squares) / (PRIOR_DF + own_df)
+        df = PRIOR_DF + own_df
+    return ReplicateNoise(math.sqrt(variance * (1 / base_logs.size + 1 / cand_logs.size)), df)
+
+
+def shared_variance(per_case_logs) -> float | None:
+    """The median over cases of their own variance of log replicate medians (pooled over both sides)."""
+    variances = []
+    for base_logs, cand_logs in per_case_logs:
+        df = len(base_logs) + len(cand_logs) - 2
+        if df >= 1:
+            squares = sum(((np.asarray(v) - np.mean(v)) ** 2).sum() for v in (base_logs, cand_logs))
+            variances.append(squares / df)
+    return float(np.median(variances)) if variances else None
+
+
+def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float, alpha: float,
+                           df: int | None = None) -> Comparison:
+    """`result` judged also against the noise `sigma` of its log ratio (Student's t with `df`, else normal)."""
     if not sigma:
         return result
-    p_between = math.erfc(abs(math.log(result.ratio)) / sigma / math.sqrt(2))
-    z = 2.576  # the 99% interval, like the bootstrap's
+    t = abs(math.log(result.ratio)) / sigma
+    p_between = 2 * t_sf(t, df) if df else math.erfc(t / math.sqrt(2))
+    spread = (t_quantile(0.995, df) if df else 2.576) * sigma  # the 99% interval, like the bootstrap's
     p_value = max(result.p_value, p_between)
-    low = min(result.low, result.ratio * math.exp(-z * sigma))
-    high = max(result.high, result.ratio * math.exp(z * sigma))
+    low = min(result.low, result.ratio * math.exp(-spread))
+    high = max(result.high, result.ratio * math.exp(spread))
     return Comparison(result.ratio, p_value, low, high,
                       verdict(result.ratio, p_value, low, high, threshold=threshold, alpha=alpha))
 
 
-def detectable_change(sigma: float, alpha: float) -> float:
-    """The smallest ratio a single-run comparison can call significant under `sigma`."""
-    return math.exp(math.sqrt(2) * _erfc_inverse(alpha) * sigma)
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment: rejecting adjusted p < alpha keeps the chance of any false alarm
+    over all the cases below alpha (a CI gate fails on one)."""
+    p = np.asarray(p_values, dtype="float64")
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
+    result = np.empty_like(p)
+    result[order] = np.minimum(adjusted, 1.0)
+    return result
+
+
+def detectable_change(sigma: float, alpha: float, df: int | None = None) -> float:
+    """The smallest ratio a comparison can call significant at `alpha` under `sigma`."""
+    critical = t_quantile(1 - alpha / 2, df) if df else math.sqrt(2) * _erfc_inverse(alpha)
+    return math.exp(critical * sigma)
 
 
 def _erfc_inverse(p: float) -> float:
@@ -185,6 +220,46 @@ def _erfc_inverse(p: float) -> float:
         mid = (low + high) / 2
         low, high = (mid, high) if math.erfc(mid) > p else (low, mid)
     return (low + high) / 2
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with `df` degrees of freedom (t >= 0)."""
+    return 0.5 * _regularized_beta(df / (df + t * t), df / 2, 0.5)
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The t with P(T <= t) = q, for q in [0.5, 1)."""
+    low, high = 0.0, 1e3
+    for _ in range(200):  # bisection: the survival function is decreasing
+        mid = (low + high) / 2
+        low, high = (mid, high) if t_sf(mid, df) > 1 - q else (low, mid)
+    return (low + high) / 2
+
+
+def _regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b) by its continued fraction (modified Lentz), as in Numerical Recipes' betai."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast below this point: use the symmetry
+        return 1.0 - _regularized_beta(1 - x, b, a)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    fraction = d
+    for m in range(1, 300):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            fraction *= c * d
+        if abs(c * d - 1) < 1e-15:
+            break
+    return front * fraction
 
 
 def compare_summaries(baseline: dict, candidate: dict, *, threshold: float, alpha: float) -> Comparison:

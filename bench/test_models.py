@@ -5,4 +5,5 @@ Run with `pytest bench/`; see the README for the options.
 
 
 def test_model(benchmark, bench_case, bench_session):
-    bench_session.run(bench_case, benchmark)
+    case, pass_number = bench_case
+    bench_session.run(case, pass_number, benchmark)

@@ -163,8 +163,8 @@ def test_a_noisy_machine_raises_no_false_alarm(tmp_path):
     code, out, _ = run_cli(base, cand)
     assert code == 0
     assert "slower" not in out.splitlines()[-1]
-    noise_line = next(line for line in out.splitlines() if line.startswith("between-run noise"))
-    assert "over 20 cases" in noise_line
+    noise_line = next(line for line in out.splitlines() if line.startswith("noise:"))
+    assert "between the runs (spread of the log ratios over 20 cases, one pass a side)" in noise_line
 
 
 def test_a_regression_of_every_case_is_found_under_small_noise(tmp_path):
@@ -189,7 +189,7 @@ def test_pooled_runs_measure_the_noise_and_raise_no_false_alarm(tmp_path):
     base, cand = pooled_runs(tmp_path, run_noise=0.15)
     code, out, _ = run_cli(base, cand, "--runs", "3")
     assert code == 0
-    assert any(line.startswith("between-run noise:") and "per run" in line and "with 3 against 3 runs" in line
+    assert any(line.startswith("noise:") and "from pass to pass" in line and "with 3 against 3 passes" in line
                for line in out.splitlines())
     assert "(3 runs) | candidate" in out.splitlines()[0]
 
@@ -214,3 +214,42 @@ def test_bad_pooling(tmp_path, args, message):
         make_run(tmp_path / "b", stamp)
     code, out, err = run_cli(tmp_path / "a", tmp_path / "b", *args)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def passes_runs(tmp_path, *, pass_noise, slowdown=None):
+    """A baseline and a candidate of MANY cases in 5 passes each, whose speed wanders from pass to pass."""
+    base = make_run(tmp_path / "a", "20260101T000000Z", cases=MANY, passes=5, pass_noise=pass_noise)
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, cases=MANY, passes=5, pass_noise=pass_noise,
+                    scale=slowdown)
+    return base, cand
+
+
+def test_passes_give_each_case_its_noise_and_no_false_alarm(tmp_path):
+    base, cand = passes_runs(tmp_path, pass_noise=0.15)
+    code, out, _ = run_cli(base, cand)
+    assert code == 0, out
+    noise_line = next(line for line in out.splitlines() if line.startswith("noise:"))
+    assert "from one pass to the next (median over 20 cases" in noise_line
+    assert "with 5 against 5 passes a typical case must move by" in noise_line
+    table = pd.read_csv(io.StringIO(run_cli(base, cand, "--format", "csv")[1]))
+    assert (table["detectable"] > 1.1).all() and (table["p_holm"] >= table["p_value"]).all()
+
+
+def test_passes_find_one_slower_case_that_clears_its_noise(tmp_path):
+    slower = ("imdb_lstm", "train", 32)
+    base, cand = passes_runs(tmp_path, pass_noise=0.03, slowdown={slower: 1.2})
+    code, out, _ = run_cli(base, cand, "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert code == 1
+    assert table.loc[table["verdict"] == "slower", ["model", "mode", "batch_size"]].values.tolist() == [list(slower)]
+    assert table["detectable"].max() < 1.2  # what the table promised it could see
+
+
+def test_a_slowdown_inside_a_cases_noise_is_inconclusive_and_says_what_it_would_take(tmp_path):
+    slower = ("imdb_lstm", "train", 32)
+    base, cand = passes_runs(tmp_path, pass_noise=0.15, slowdown={slower: 1.2})
+    code, out, _ = run_cli(base, cand, "--format", "csv")
+    table = pd.read_csv(io.StringIO(out)).set_index(["model", "mode", "batch_size"])
+    assert code == 0
+    assert table.loc[slower, "verdict"] == "inconclusive"
+    assert table.loc[slower, "detectable"] > 1.2

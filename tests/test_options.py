@@ -17,6 +17,8 @@ BAD_VALUES = [
     ({"jit_compile": "yes"}, "--jit-compile: unknown value 'yes'; accepted: auto, on, off"),
     ({"precision": "float16"}, "--precision: unknown value 'float16'; accepted: float32, mixed_float16, mixed_bfloat16"),
     ({"tf32": "yes"}, "--tf32: unknown value 'yes'; accepted: default, on, off"),
+    ({"passes": "0"}, "--passes: '0' is not a positive integer; give e.g. 5"),
+    ({"passes": "3,4"}, "--passes: '3,4' is not one positive integer; give e.g. 5"),
     ({"backend": "mxnet"}, "--backend: unknown value 'mxnet'; accepted: tensorflow, jax, torch"),
 ]
 
@@ -50,10 +52,13 @@ def test_defaults(monkeypatch):
     assert config.devices == ("cpu", "gpu")
     assert config.backend == "tensorflow" and config.jit_compile == "auto"
     assert len(config.models) == 7 and config.profile is PROFILES["quick"]
+    assert config.passes == 5
 
 
-def test_full_profile_adds_larger_batches_unless_given():
+def test_full_profile_adds_larger_batches_and_passes_unless_given():
     assert HarnessConfig.from_values({"profile": "full"}).batch_sizes == (1, 32, 128, 512)
+    assert HarnessConfig.from_values({"profile": "full"}).passes == 10
+    assert HarnessConfig.from_values({"profile": "full", "passes": "2"}).passes == 2
     assert HarnessConfig.from_values({"profile": "full", "batch_sizes": "8"}).batch_sizes == (8,)
 
 
@@ -85,3 +90,9 @@ def test_replicas_need_the_train_mode():
     with pytest.raises(OptionError, match="--replicas measures data-parallel training: --modes must include train"):
         HarnessConfig.from_values({"replicas": "1,2", "modes": "infer"})
     assert HarnessConfig.from_values({"replicas": "2,1,2"}).replicas == (1, 2)
+
+
+@pytest.mark.parametrize("step_s,passes,per_pass", [(0.0001, 5, 100), (0.01, 5, 10), (0.01, 3, 17), (1.0, 5, 1),
+                                                    (1.0, 1, 5)])
+def test_rounds_are_shared_out_over_the_passes(step_s, passes, per_pass):
+    assert PROFILES["quick"].rounds_per_pass(step_s, passes) == per_pass

@@ -155,7 +155,7 @@ def test_scaling_plot_from_replica_rows(tmp_path):
     _fill_scaling_efficiency(rows)
     fingerprint = {"run_id": "20260101T000000Z_ci_jax", "host": "ci", "backend": "jax",
                    "calibration_matmul_gflops": 100.0}
-    path, _ = write_run(tmp_path, fingerprint, rows, [(r, [0.010 * (1 + 0.2 * (r.replicas - 1))] * 5) for r in rows])
+    path, _ = write_run(tmp_path, fingerprint, rows, [(r, [(1, 0.010 * (1 + 0.2 * (r.replicas - 1)))] * 5) for r in rows])
     cases, _ = report.load([str(path)])
     fig = report.plot_scaling(cases)
     efficiency_ax = fig.axes[1]

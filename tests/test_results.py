@@ -51,7 +51,7 @@ def test_unknown_status_is_refused():
 def write(tmp_path):
     ok = make_result().with_latency([0.001, 0.002])
     skipped = make_result(device="gpu", status="skipped", message="no GPU")
-    return write_run(tmp_path, FINGERPRINT, [ok, skipped], [(ok, [0.001, 0.002])])
+    return write_run(tmp_path, FINGERPRINT, [ok, skipped], [(ok, [(1, 0.001), (2, 0.002)])])
 
 
 def test_run_and_samples_files(tmp_path):
@@ -63,8 +63,9 @@ def test_run_and_samples_files(tmp_path):
     assert list(run.columns[:3]) == ["run_id", "timestamp_utc", "backend"]
     samples = pd.read_csv(samples_path)
     assert list(samples.columns) == ["run_id", "backend", "device", "model", "mode", "batch_size", "replicas",
-                                     "precision", "jit_compile", "round", "seconds"]
+                                     "precision", "jit_compile", "round", "pass", "seconds"]
     assert list(samples["seconds"]) == [0.001, 0.002]
+    assert list(samples["pass"]) == [1, 2]
 
 
 def test_a_second_run_in_the_same_second_never_overwrites(tmp_path):

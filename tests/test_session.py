@@ -18,7 +18,7 @@ REQUIRED_COLUMNS = (
     "first_call_ms flops_per_sample gflops_per_s peak_rss_mb device_peak_mb "
     "calibration_matmul_ms calibration_matmul_gflops calibration_conv_ms tf32 energy_j samples_per_j"
 ).split()
-TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4")
+TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4", "--passes=2")
 
 
 def run_files(results):
@@ -57,9 +57,12 @@ def test_figures_are_consistent(tiny_run):
     train = ok[ok["mode"] == "train"]
     assert (train["flops_per_sample"] == 3 * 23_984_896).all()
     assert (ok["rounds"] >= 5).all() and (ok["first_call_ms"] > 0).all() and (ok["peak_rss_mb"] > 0).all()
-    # The samples file holds every timed round, and its medians are the run's.
+    # The samples file holds every timed round of both passes, and its medians are the run's.
     samples = pd.read_csv(samples_path)
     assert len(samples) == ok["rounds"].sum()
+    assert (ok["passes"] == 2).all()
+    passes_per_case = samples.groupby(["mode", "batch_size"])["pass"].agg(lambda p: sorted(set(p)))
+    assert passes_per_case.tolist() == [[1, 2]] * 4
     keys = [c for c in KEY_COLUMNS]
     medians = samples.groupby(keys)["seconds"].median().mul(1e3).rename("from_samples").reset_index()
     joined = ok.merge(medians, on=keys)
@@ -83,7 +86,7 @@ def test_gpu_cases_show_as_skipped_with_the_reason(tiny_run):
     skipped = pd.read_csv(run_path).query("status == 'skipped'")
     assert len(skipped) == 4 and set(skipped["device"]) == {"gpu"}
     assert set(skipped["message"]) == {"gpu not present: the tensorflow backend sees no GPU"}
-    assert "4 passed, 4 skipped" in done.stdout
+    assert "8 passed, 4 skipped" in done.stdout  # 4 cases x 2 passes; an absent device's cases run no pass 2
     assert "keras benchmark summary" in done.stdout
 
 
@@ -152,6 +155,16 @@ def test_gpu_expands_to_every_gpu_present(fake_gpu_session):
     assert [c.id for c in session.cases()] == ["mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-gpu:0-b1",
                                                "mnist_cnn-infer-gpu:1-b1"]
     assert session.gpu_count() == 2
+
+
+def test_passes_go_through_the_whole_matrix_in_turn(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn", modes="infer,train", batch_sizes="1", devices="cpu,gpu:5",
+                               passes="3")
+    order = [(case.id, number) for case, number in session.timed_passes()]
+    runnable = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-train-cpu-b1"]
+    absent = ["mnist_cnn-infer-gpu:5-b1", "mnist_cnn-train-gpu:5-b1"]
+    assert order == ([(runnable[0], 1), (runnable[1], 1), (absent[0], 1), (absent[1], 1)]
+                     + [(case, n) for n in (2, 3) for case in runnable])
 
 
 def test_a_gpu_that_is_not_there_is_skipped_with_what_is(fake_gpu_session):

@@ -77,3 +77,55 @@ def test_a_move_within_the_between_run_noise_is_not_a_verdict():
     assert judged.low < 1.0 < judged.high
     quiet = stats.with_between_run_noise(within, 0.02, threshold=0.10, alpha=0.01)
     assert quiet.verdict == stats.SLOWER
+
+
+def test_student_t_matches_tables():
+    # Two-sided 5% and 1% points of t with 10 degrees of freedom: 2.228 and 3.169; one-sided 0.5% with 4: 4.604.
+    assert 2 * stats.t_sf(2.228, 10) == pytest.approx(0.05, abs=1e-4)
+    assert 2 * stats.t_sf(3.169, 10) == pytest.approx(0.01, abs=1e-4)
+    assert stats.t_quantile(0.995, 4) == pytest.approx(4.604, abs=1e-3)
+    assert 2 * stats.t_sf(1.96, 1e7) == pytest.approx(0.05, abs=1e-4)  # the normal limit
+
+
+def test_holm_adjustment():
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])  # never below a smaller p's
+
+
+def test_replicate_noise_is_moderated_towards_the_shared_variance():
+    base, cand = np.log([10, 11, 9]), np.log([10, 10.5, 9.5])
+    own = (((base - base.mean()) ** 2).sum() + ((cand - cand.mean()) ** 2).sum())
+    noise = stats.replicate_noise(base, cand, prior_variance=0.01)
+    assert noise.df == stats.PRIOR_DF + 4
+    assert noise.sigma == pytest.approx(np.sqrt((stats.PRIOR_DF * 0.01 + own) / (stats.PRIOR_DF + 4) * (2 / 3)))
+    assert stats.replicate_noise([0.0], [0.0], prior_variance=None) is None  # nothing to go on
+
+
+def gate(slowdowns, *, rng, passes=5, pass_noise=0.10, threshold=0.10, alpha=0.01):
+    """What compare's gate does with replicates: per-case t on log pass medians, Holm over cases.
+
+    Returns the indices of the cases flagged slower.
+    """
+    pairs = [(rng.normal(0, pass_noise, passes), np.log(slowdown) + rng.normal(0, pass_noise, passes))
+             for slowdown in slowdowns]
+    prior = stats.shared_variance(pairs)
+    p_values, ratios = [], []
+    for base, cand in pairs:
+        noise = stats.replicate_noise(base, cand, prior)
+        difference = cand.mean() - base.mean()
+        p_values.append(2 * stats.t_sf(abs(difference) / noise.sigma, noise.df))
+        ratios.append(np.exp(difference))
+    adjusted = stats.holm(p_values)
+    return [i for i, (p, r) in enumerate(zip(adjusted, ratios)) if p < alpha and r > 1 + threshold]
+
+
+def test_the_gate_raises_a_false_alarm_in_at_most_1_percent_of_a_a_comparisons():
+    rng = np.random.default_rng(5)
+    alarms = sum(bool(gate([1.0] * 60, rng=rng)) for _ in range(200))  # 200 comparisons of 60 cases each
+    assert alarms <= 2
+
+
+def test_the_gate_finds_one_case_slower_by_more_than_its_noise():
+    rng = np.random.default_rng(6)
+    found = [gate([1.0] * 59 + [1.7], rng=rng) for _ in range(200)]  # 5 passes a side of 10% noise
+    assert sum(flagged == [59] for flagged in found) >= 190

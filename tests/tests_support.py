@@ -20,8 +20,11 @@ CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "i
 
 
 def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", device="cpu",
-             calibration_ms=10.0, seed=0, cases=CASES, gpu_speedup=None, flops=1.0):
+             calibration_ms=10.0, seed=0, cases=CASES, gpu_speedup=None, flops=1.0, passes=1, pass_noise=0.0):
     """Writes a run with 30 lognormal rounds (3% noise) per case; `scale` slows chosen cases.
+
+    The rounds come in `passes` passes, each shifted by its own lognormal factor
+    of spread `pass_noise`: a machine whose speed wanders during the session.
 
     With `gpu_speedup`, each case also gets a gpu:0 row that many times faster.
     """
@@ -34,9 +37,12 @@ def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", d
     for base_ms, (model, mode, batch) in enumerate(cases, start=1):
         for name, speed in devices.items():
             factor = (scale or {}).get((model, mode, batch), 1.0) * speed
-            secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, 30))
+            pass_of_round = [1 + i * passes // 30 for i in range(30)]
+            shifts = rng.lognormal(0, pass_noise, passes) if pass_noise else np.ones(passes)
+            secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, 30)
+                        * shifts[np.array(pass_of_round) - 1])
             result = CaseResult(name, "Fake GPU" if name.startswith("gpu") else "Fake CPU", model, 1, mode,
                                 batch, "float32", "off", "ok", flops_per_sample=flops).with_latency(secs)
             results.append(result)
-            samples.append((result, secs))
+            samples.append((result, list(zip(pass_of_round, secs))))
     return write_run(directory, fingerprint, results, samples)[0]
