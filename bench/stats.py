@@ -8,14 +8,19 @@ interval of the median ratio lies inside the threshold band; anything else is
 inconclusive. Without raw samples, Welch's t-test on the summary columns
 (mean, stddev, rounds) stands in for Mann-Whitney.
 
-Rounds within one run share that run's machine state, so on a shared machine two
-runs of the same code can differ by far more than the rounds' spread suggests
-(measured on a 2-core VM: an A/A pair of quick runs gave ratios from 0.73 to
-1.82). The between-run noise is therefore estimated from the runs themselves:
-the robust spread (1.4826 x MAD) of the log median ratios over all cases in
-common. A move must also be significant against that noise, and the ratio's
-interval widens by it. A real regression that slows many cases alike shifts the
-ratios without widening their spread, so it stays detectable.
+Rounds taken one after the other share the machine's state of the moment, so on
+a shared machine two runs of the same code can differ by far more than the
+rounds' spread suggests (2-core VM: A/A pairs of quick runs gave ratios from 0.54
+to 1.90). The units of replication are therefore the passes: each run times
+every case in several passes through the matrix, and a case's pass medians on
+both sides give its own noise (a t-test on their logs, the variance moderated
+towards the one shared by all cases, as limma does). A move must be significant
+against that noise too, and the ratio's interval widens by it. Runs of one pass
+fall back to the spread of the log ratios over all cases in common (1.4826 x MAD).
+
+One false alarm fails a CI gate, so the p-values are adjusted over the cases
+with Holm's method: the chance of any case flagged in an A/A comparison stays
+below alpha, whatever the number of cases.
 """
 
 from __future__ import annotations

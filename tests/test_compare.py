@@ -189,7 +189,7 @@ def test_pooled_runs_measure_the_noise_and_raise_no_false_alarm(tmp_path):
     base, cand = pooled_runs(tmp_path, run_noise=0.15)
     code, out, _ = run_cli(base, cand, "--runs", "3")
     assert code == 0
-    assert any(line.startswith("noise:") and "from pass to pass" in line and "with 3 against 3 passes" in line
+    assert any(line.startswith("noise:") and "from one pass to the next" in line and "with 3 against 3 passes" in line
                for line in out.splitlines())
     assert "(3 runs) | candidate" in out.splitlines()[0]
 
