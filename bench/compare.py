@@ -68,11 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--candidate-run", metavar="RUN_ID", help="pick this run in the CANDIDATE directory")
     parser.add_argument("--runs", type=parse_run_count, default=1, metavar="N", dest="runs_per_side",
                         help="pool the newest N runs of each directory (default: 1); repeated runs a side "
-                             "let the verdict measure the between-run noise")
+                             "add every run's passes to the replicates")
     parser.add_argument("--threshold", type=parse_threshold, default=0.10, metavar="PERCENT",
                         help="smallest change of the median that counts (default: 10%%)")
     parser.add_argument("--alpha", type=parse_alpha, default=0.01, metavar="P",
-                        help="significance level of the Mann-Whitney U test (default: 0.01)")
+                        help="chance of any false alarm over all the cases (Holm-adjusted; default: 0.01)")
     parser.add_argument("--normalize", action="store_true",
                         help="divide each run's times by its own calibration workload's time")
     parser.add_argument("--format", choices=("table", "markdown", "csv"), default="table",
@@ -81,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, normalize):
-    """One row per case of either run, with medians, ratios and a verdict; and the between-run noise.
+    """One row per case of either run, with medians, ratios and a verdict; and the noise allowed for.
 
     Returns:
-        (table, noise): noise is one line on the between-run noise the verdicts allowed for.
+        (table, noise): noise is one line on the noise the verdicts allowed for.
     """
     if baseline.backends != candidate.backends:
         raise RunFileError(f"runs of different backends ({', '.join(baseline.backends)} against "
