@@ -15,6 +15,8 @@ import importlib.metadata
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 BACKEND_NAMES = ("tensorflow", "jax", "torch")
 # Install commands for a backend missing from this machine.
 INSTALL_HINTS = {
@@ -29,6 +31,29 @@ class DataParallelUnsupported(RuntimeError):
     def __init__(self, backend_name):
         super().__init__(f"--replicas: the {backend_name} backend has no data-parallel engine in this harness; "
                          "use --backend tensorflow (tf.distribute) or jax (keras.distribution)")
+
+
+class MultiProcessUnsupported(RuntimeError):
+    def __init__(self, backend_name):
+        super().__init__(f"{PROCESSES_VARIABLE}: the {backend_name} backend cannot join several processes in this "
+                         "harness (Keras 3's train step fails under TensorFlow's MultiWorkerMirroredStrategy); "
+                         "use --backend jax")
+
+
+# Keras' own variables for a multi-process run (keras.distribution.initialize reads them).
+PROCESSES_VARIABLE = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+
+
+def requested_processes() -> int:
+    """How many processes the launch asked for through Keras' variable (1 when unset).
+
+    Raises:
+        ValueError: one line naming the bad value, when it is not a positive integer.
+    """
+    text = os.environ.get(PROCESSES_VARIABLE, "1").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{PROCESSES_VARIABLE}: {text!r} is not a positive integer")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,12 @@ class Backend(abc.ABC):
     def to_device(self, array, device: Device):
         """`array` (numpy) as a tensor resident on `device`."""
 
+    def device_scope(self, device: Device):
+        """The context in which Keras builds and runs on `device`."""
+        import keras
+
+        return keras.device(device.keras_name)
+
     @abc.abstractmethod
     def device_of(self, tensor) -> str:
         """The harness name ("cpu", "gpu:N") of the device holding `tensor`."""
@@ -98,6 +129,17 @@ class Backend(abc.ABC):
     def split_cpu(self, count: int) -> None:
         """Shows the CPU as `count` logical devices; must run before the backend starts."""
         raise DataParallelUnsupported(self.name)
+
+    def join_processes(self) -> None:
+        """Joins the other processes of a multi-process run (Keras' KERAS_DISTRIBUTION_* variables)."""
+        raise MultiProcessUnsupported(self.name)
+
+    def process_index(self) -> int:
+        return 0
+
+    def agree(self, value):
+        """`value` as process 0 has it: in a multi-process run every process must make the same calls."""
+        return value
 
     def data_parallel(self, count: int, *, on_gpu: bool):
         """The backend's own data-parallel engine over `count` devices (GPUs, else logical CPUs)."""
@@ -205,15 +247,22 @@ class _KerasDataParallelTraining:
         import keras
 
         self._keras = keras
+        self.devices = devices
         self.distribution = keras.distribution.DataParallel(devices=devices)
 
     def scope(self):
         return self.distribution.scope()
 
     def train_step(self, model, x, y):
-        layout = self.distribution.get_data_layout(x.shape)
-        x = self._keras.distribution.distribute_tensor(x, layout)
-        y = self._keras.distribution.distribute_tensor(y, self.distribution.get_data_layout(y.shape))
+        import jax
+
+        if jax.process_count() == 1:
+            x, y = (self._keras.distribution.distribute_tensor(a, self.distribution.get_data_layout(a.shape))
+                    for a in (x, y))
+        else:  # each process feeds its slice of the global batch; Keras assembles the global array each step
+            count, index = jax.process_count(), jax.process_index()
+            local = next(d for d in self.devices if d.process_index == index)
+            x, y = (jax.device_put(a[index * len(a) // count:(index + 1) * len(a) // count], local) for a in (x, y))
         return lambda: model.train_on_batch(x, y)  # returns host values: every shard is done
 
 
@@ -224,7 +273,7 @@ class JaxBackend(Backend):
         import jax
 
         try:
-            found = jax.devices("gpu")
+            found = jax.local_devices(backend="gpu")  # this process's, in a multi-process run
         except RuntimeError:  # no GPU platform in this jaxlib
             return []
         return [Device(f"gpu:{i}", d.device_kind, _bytes_to_mb((d.memory_stats() or {}).get("bytes_limit")))
@@ -233,12 +282,19 @@ class JaxBackend(Backend):
     def _jax_device(self, device):
         import jax
 
-        return jax.devices("gpu")[int(device.name.split(":")[1])] if device.is_gpu else jax.devices("cpu")[0]
+        kind = "gpu" if device.is_gpu else "cpu"
+        return jax.local_devices(backend=kind)[int(device.name.split(":")[1]) if device.is_gpu else 0]
 
     def to_device(self, array, device):
         import jax
 
         return jax.block_until_ready(jax.device_put(array, self._jax_device(device)))
+
+    def device_scope(self, device):
+        import keras
+
+        # A jax.Device, not a name: in a multi-process run, Keras' "cpu" is process 0's CPU.
+        return keras.device(self._jax_device(device))
 
     def tf32_enabled(self):
         import jax
@@ -256,10 +312,34 @@ class JaxBackend(Backend):
         flag = f"--xla_force_host_platform_device_count={count}"
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
+    def join_processes(self):
+        import keras
+
+        keras.distribution.initialize()  # jax.distributed.initialize, from Keras' variables
+
+    def process_index(self):
+        import jax
+
+        return jax.process_index()
+
+    def agree(self, value):
+        import jax
+
+        if jax.process_count() == 1:
+            return value
+        from jax.experimental import multihost_utils
+
+        return type(value)(multihost_utils.broadcast_one_to_all(np.float32(value)))
+
     def data_parallel(self, count, *, on_gpu):
         import jax
 
-        return _KerasDataParallelTraining(jax.devices("gpu" if on_gpu else "cpu")[:count])
+        # The same number of replicas on every process, its own devices first.
+        processes = jax.process_count()
+        devices = jax.devices("gpu" if on_gpu else "cpu")
+        return _KerasDataParallelTraining([device for index in range(processes)
+                                           for device in [d for d in devices if d.process_index == index]
+                                           [:count // processes]])
 
     def device_of(self, tensor):
         import jax

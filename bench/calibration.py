@@ -29,14 +29,14 @@ def _median_time(call, *, budget_s: float, min_calls: int = 5, warmup: int = 2) 
     return statistics.median(times)
 
 
-def calibrate(*, budget_s: float = 0.5) -> dict:
-    """Times the workload on the CPU; returns the run's calibration columns."""
+def calibrate(cpu_scope, *, budget_s: float = 0.5) -> dict:
+    """Times the workload on the CPU (the convolution inside `cpu_scope`); returns the run's calibration columns."""
     import keras
 
     rng = np.random.default_rng(0)
     a, b = (rng.random((MATMUL_N, MATMUL_N), dtype=np.float32) for _ in range(2))
     matmul_s = _median_time(lambda: a @ b, budget_s=budget_s)
-    with keras.device("cpu"):
+    with cpu_scope:
         x = keras.ops.convert_to_tensor(rng.random(CONV_INPUT, dtype=np.float32))
         kernel = keras.ops.convert_to_tensor(rng.random(CONV_KERNEL, dtype=np.float32))
         conv_s = _median_time(lambda: keras.ops.convert_to_numpy(keras.ops.conv(x, kernel)), budget_s=budget_s)

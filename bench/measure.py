@@ -8,6 +8,7 @@ when the device has finished. Memory is tracked by small context managers.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -104,11 +105,13 @@ class Warmup:
     step_s: float = 0.0  # the warm step time: the fastest of the last `warmup_calls` calls
 
 
-def first_call_and_warmup(call, *, profile: Profile, smoke_only: bool = False) -> Warmup:
+def first_call_and_warmup(call, *, profile: Profile, smoke_only: bool = False, agree=lambda value: value) -> Warmup:
     """Times the first call (tracing, compilation) alone, then warms up.
 
     Warm-up runs until the profile's count and time are both reached; with
-    `smoke_only` (--benchmark-disable) only the first call runs.
+    `smoke_only` (--benchmark-disable) only the first call runs. `agree` makes
+    every process of a multi-process run take process 0's decisions, so that
+    all make the same calls (each one is a collective step).
     """
     start = time.perf_counter()
     call()
@@ -117,22 +120,19 @@ def first_call_and_warmup(call, *, profile: Profile, smoke_only: bool = False) -
     if smoke_only:
         return warmup
     warm_start = time.perf_counter()
-    while len(warmup.warmup_s) < profile.warmup_calls or time.perf_counter() - warm_start < profile.warmup_s:
+    while agree(len(warmup.warmup_s) < profile.warmup_calls or time.perf_counter() - warm_start < profile.warmup_s):
         start = time.perf_counter()
         call()
         warmup.warmup_s.append(time.perf_counter() - start)
-    warmup.step_s = min(warmup.warmup_s[-profile.warmup_calls:])
+    warmup.step_s = agree(min(warmup.warmup_s[-profile.warmup_calls:]))
     return warmup
 
 
 def rewarm(call, step_s: float) -> int:
-    """Before a later pass: calls until REWARM_S has passed, unless one step is longer. Returns the count."""
-    if step_s >= REWARM_S:
-        return 0
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < REWARM_S:
+    """Before a later pass: REWARM_S worth of calls, at the warm step time `step_s`. Returns the count."""
+    calls = math.ceil(REWARM_S / step_s) if 0 < step_s < REWARM_S else 0
+    for _ in range(calls):
         call()
-        calls += 1
     return calls
 
 

@@ -32,20 +32,35 @@ def pytest_configure(config):
         raise pytest.UsageError(str(error)) from None
     backends.select(harness_config.backend)
     session = config.stash[SESSION] = BenchSession(harness_config)
+    try:
+        processes = backends.requested_processes()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    if processes > 1 and not harness_config.replicas:
+        raise pytest.UsageError(f"{backends.PROCESSES_VARIABLE}={processes}: a multi-process run measures "
+                                "data-parallel training; give --replicas")
     if harness_config.replicas:  # before the backend starts: it reads the logical CPU split then
-        _prepare_replicas(session)
+        _prepare_replicas(session, processes)
     if harness_config.require_gpu and session.gpu_count() == 0:  # imports Keras, as --replicas does
         raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
 
 
-def _prepare_replicas(session: BenchSession) -> None:
-    wanted = max(session.config.replicas)
+def _prepare_replicas(session: BenchSession, processes: int) -> None:
+    """Splits the CPU, joins the other processes of a multi-process run, and checks the counts."""
+    replicas = session.config.replicas
+    uneven = [count for count in replicas if count % processes]
+    if uneven:
+        raise pytest.UsageError(f"--replicas: {uneven[0]} is not a multiple of the {processes} processes "
+                                f"({backends.PROCESSES_VARIABLE}); every process holds as many replicas")
+    wanted = max(replicas)
     backend = backends.BACKENDS[session.config.backend]
     try:
-        backend.split_cpu(wanted)
-    except backends.DataParallelUnsupported as error:
+        backend.split_cpu(wanted // processes)
+        if processes > 1:
+            backend.join_processes()
+    except (backends.DataParallelUnsupported, backends.MultiProcessUnsupported) as error:
         raise pytest.UsageError(str(error)) from None
-    capacity, device = session.replica_capacity(), session.replica_device()
+    capacity, device = session.replica_capacity() * processes, session.replica_device()
     if wanted > capacity:
         what = f"{capacity} GPU(s)" if device.is_gpu else f"{capacity} usable CPU core(s), one per replica"
         raise pytest.UsageError(f"--replicas: {wanted} is more than the devices present ({what}); "

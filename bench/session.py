@@ -206,7 +206,7 @@ class BenchSession:
         spec = models.get(case.model)
         result.tf32 = "on" if backend.tf32_enabled() else "off"
         engine = backend.data_parallel(case.replicas, on_gpu=device.is_gpu) if case.replicas else None
-        scope = engine.scope if engine else (lambda: keras.device(device.keras_name))
+        scope = engine.scope if engine else (lambda: backend.device_scope(device))
         with scope():
             model = self._built_model(case, device)
             result.params = model.count_params()
@@ -224,7 +224,8 @@ class BenchSession:
                     step()
                     backend.synchronize(device)
 
-            warmup = first_call_and_warmup(call, profile=self.config.profile, smoke_only=benchmark.disabled)
+            warmup = first_call_and_warmup(call, profile=self.config.profile, smoke_only=benchmark.disabled,
+                                           agree=backend.agree)
         result.first_call_ms = warmup.first_call_s * 1e3
         result.warmup_rounds = len(warmup.warmup_s)
         if benchmark.disabled:  # a smoke run: nothing to time or record
@@ -300,7 +301,8 @@ class BenchSession:
             self._fingerprint = {
                 **run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
                                   keras_version=keras.__version__, source_dir=SOURCE_DIR),
-                **calibrate(),
+                "processes": backends.requested_processes(), "process_id": backend.process_index(),
+                **calibrate(backend.device_scope(self.devices()["cpu"])),
             }
         return self._fingerprint
 
@@ -356,16 +358,19 @@ def device_table(backend) -> dict[str, Device]:
 
 
 def _fill_scaling_efficiency(results: list[CaseResult]) -> None:
-    """throughput(N) / (N x throughput(1)) for each data-parallel row whose 1-replica twin ran.
+    """throughput(N) / (N x throughput(1)) for each data-parallel row, same per-replica batch.
 
-    Data-parallel rows are those on logical CPU devices or on "gpu" (all GPUs, no index).
+    Data-parallel rows are those on logical CPU devices or on "gpu" (all GPUs, no
+    index). A multi-process run cannot run 1 replica; its rows are set against the
+    fewest replicas it ran, per replica: (throughput(N) / N) / (throughput(M) / M).
     """
     parallel = [r for r in results if r.status == "ok" and (r.logical_devices or r.device == "gpu")]
-    single = {(r.model, r.mode, r.device, r.per_replica_batch): r for r in parallel if r.replicas == 1}
+    base = {}
+    for r in sorted(parallel, key=lambda r: r.replicas):
+        base.setdefault((r.model, r.mode, r.device, r.per_replica_batch), r)
     for r in parallel:
-        base = single.get((r.model, r.mode, r.device, r.per_replica_batch))
-        if base is not None:
-            r.scaling_efficiency = r.samples_per_s / (r.replicas * base.samples_per_s)
+        first = base[(r.model, r.mode, r.device, r.per_replica_batch)]
+        r.scaling_efficiency = (r.samples_per_s / r.replicas) / (first.samples_per_s / first.replicas)
 
 
 def _check_placement(backend, device, **tensors):
