@@ -105,8 +105,11 @@ def compare_runs(baseline: runs.Run, candidate: runs.Run, *, threshold, alpha, n
     for index, case in common.iterrows():
         result, method = within[index]
         spread = case_noise(case)
-        judged[index] = (stats.with_between_run_noise(result, spread and spread.sigma, df=spread and spread.df,
-                                                      threshold=threshold, alpha=alpha), method, spread)
+        if isinstance(spread, stats.ReplicateNoise):
+            result, method = stats.with_replicate_noise(result, spread, threshold=threshold, alpha=alpha), "t on passes"
+        else:
+            result = stats.with_between_run_noise(result, spread, threshold=threshold, alpha=alpha)
+        judged[index] = (result, method, spread)
     # One false alarm fails a CI gate: Holm's adjustment keeps its chance over all cases below alpha.
     adjusted = dict(zip(judged, stats.holm([result.p_value for result, _, _ in judged.values()])))
     rows = []
@@ -138,11 +141,13 @@ def _detectable(spread, threshold, alpha):
     """The smallest ratio that could be flagged in this case on its own."""
     if spread is None:
         return math.nan
-    return max(1 + threshold, stats.detectable_change(spread.sigma, alpha, spread.df))
+    if isinstance(spread, stats.ReplicateNoise):
+        return max(1 + threshold, stats.detectable_change(spread.sigma, alpha, spread.df))
+    return max(1 + threshold, stats.detectable_change(spread, alpha))
 
 
 def _noise(baseline: runs.Run, candidate: runs.Run, common: pd.DataFrame, ratios, alpha):
-    """(each case's ReplicateNoise, as a function of the case; the line that says so).
+    """(each case's noise, as a function of the case; the line that says so).
 
     A case's replicates are the medians of its passes, in every run of a side. Their
     spread measures how far the case's time wanders as the machine's speed does,
@@ -161,7 +166,7 @@ def _noise(baseline: runs.Run, candidate: runs.Run, common: pd.DataFrame, ratios
             return (lambda case: None), (f"noise: not estimated (one pass a side and fewer than "
                                           f"{stats.MIN_CASES_FOR_NOISE} cases in common); verdicts rest on the "
                                           "rounds within each run")
-        return (lambda case: stats.ReplicateNoise(sigma, 0)), (
+        return (lambda case: sigma), (
             f"noise: {sigma:.1%} between the runs (spread of the log ratios over {len(ratios)} cases, one pass a "
             f"side); a single case must move by x{stats.detectable_change(sigma, alpha):.2f} to be flagged")
     prior = stats.shared_variance(pairs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import Counter
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,15 @@ import pytest
 import models
 from bench import backends
 from bench.backends import Device
-from bench.measure import (MODE_STEPS, DeviceEnergy, DeviceMemory, HostMemory, first_call_and_warmup, rewarm,
-                           timed_rounds)
+from bench.measure import (
+    MODE_STEPS,
+    DeviceEnergy,
+    DeviceMemory,
+    HostMemory,
+    first_call_and_warmup,
+    rewarm,
+    timed_rounds,
+)
 from bench.options import JIT_COMPILE, TF32, HarnessConfig
 from bench.results import CaseResult, LatencyStats, write_run
 
@@ -50,6 +57,7 @@ class _CaseState:
     single_device: bool  # device memory and energy are read per GPU
     step_s: float
     joules: float = 0.0
+    samples: list[tuple[int, float]] = field(default_factory=list)  # (pass, seconds) of every timed round
 
 
 class BenchSession:
@@ -58,7 +66,6 @@ class BenchSession:
     def __init__(self, config: HarnessConfig):
         self.config = config
         self.results: list[CaseResult] = []
-        self._samples: dict[int, tuple[CaseResult, list[tuple[int, float]]]] = {}  # by id(result)
         self._states: dict[Case, _CaseState] = {}  # measured cases, for their later passes
         self._models: dict[tuple, object] = {}
         self.written: tuple[Path, Path] | None = None
@@ -181,9 +188,8 @@ class BenchSession:
             raise
 
     def _forget(self, result: CaseResult) -> None:
-        """Drops a failed case's state, samples and models: a failed call can leave a model half-built."""
+        """Drops a failed case's state and samples, and the models: a failed call can leave one half-built."""
         self._states = {case: state for case, state in self._states.items() if state.result is not result}
-        self._samples.pop(id(result), None)
         result.latency = LatencyStats.empty()
         self._models.clear()
 
@@ -200,8 +206,6 @@ class BenchSession:
         self._prepared = True
 
     def _first_pass(self, case, device, result, benchmark):
-        import keras
-
         backend = self.backend
         spec = models.get(case.model)
         result.tf32 = "on" if backend.tf32_enabled() else "off"
@@ -236,7 +240,7 @@ class BenchSession:
         self._states[case] = state
         self._record(result)
 
-    def _timed_pass(self, state: "_CaseState", pass_number: int, benchmark) -> None:
+    def _timed_pass(self, state: _CaseState, pass_number: int, benchmark) -> None:
         profile, result = self.config.profile, state.result
         energy = DeviceEnergy(state.device) if state.single_device else contextlib.nullcontext()
         device_memory = DeviceMemory(self.backend, state.device) if state.single_device else contextlib.nullcontext()
@@ -246,17 +250,15 @@ class BenchSession:
             with HostMemory() as host_memory, device_memory:
                 seconds = timed_rounds(state.call, rounds=profile.rounds_per_pass(state.step_s, self.config.passes),
                                        benchmark=benchmark, after_round=host_memory.sample, rounds_meter=energy)
-        samples = self._samples.setdefault(id(result), (result, []))[1]
-        samples += [(pass_number, second) for second in seconds]
+        state.samples += [(pass_number, second) for second in seconds]
         result.passes = pass_number
-        result.peak_rss_mb = max(host_memory.peak_mb, 0 if math.isnan(result.peak_rss_mb) else result.peak_rss_mb)
+        result.peak_rss_mb = _peak(result.peak_rss_mb, host_memory.peak_mb)
         if state.single_device and device_memory.peak_mb is not None:
-            result.device_peak_mb = max(device_memory.peak_mb, 0 if math.isnan(result.device_peak_mb)
-                                        else result.device_peak_mb)
-        result.with_latency([second for _, second in samples])
+            result.device_peak_mb = _peak(result.device_peak_mb, device_memory.peak_mb)
+        result.with_latency([second for _, second in state.samples])
         if state.single_device and energy.joules is not None:
             state.joules += energy.joules
-            result.energy_j = state.joules / len(samples)
+            result.energy_j = state.joules / len(state.samples)
             result.samples_per_j = result.batch_size / result.energy_j if result.energy_j > 0 else math.nan
         benchmark.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
 
@@ -286,7 +288,7 @@ class BenchSession:
     @property
     def samples(self) -> list[tuple[CaseResult, list[tuple[int, float]]]]:
         """Each measured case's (pass, seconds) rounds, in run order."""
-        return list(self._samples.values())
+        return [(state.result, state.samples) for state in self._states.values()]
 
     # -- end of session ---------------------------------------------------------
 
@@ -371,6 +373,10 @@ def _fill_scaling_efficiency(results: list[CaseResult]) -> None:
     for r in parallel:
         first = base[(r.model, r.mode, r.device, r.per_replica_batch)]
         r.scaling_efficiency = (r.samples_per_s / r.replicas) / (first.samples_per_s / first.replicas)
+
+
+def _peak(so_far: float, new: float) -> float:
+    return new if math.isnan(so_far) else max(so_far, new)
 
 
 def _check_placement(backend, device, **tensors):

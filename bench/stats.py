@@ -187,17 +187,28 @@ def shared_variance(per_case_logs) -> float | None:
     return float(np.median(variances)) if variances else None
 
 
-def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float, alpha: float,
-                           df: int | None = None) -> Comparison:
-    """`result` judged also against the noise `sigma` of its log ratio (Student's t with `df`, else normal)."""
+def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float, alpha: float) -> Comparison:
+    """`result` judged also against the between-run noise `sigma` of its log ratio (normal)."""
     if not sigma:
         return result
-    t = abs(math.log(result.ratio)) / sigma
-    p_between = 2 * t_sf(t, df) if df else math.erfc(t / math.sqrt(2))
-    spread = (t_quantile(0.995, df) if df else 2.576) * sigma  # the 99% interval, like the bootstrap's
+    p_between = math.erfc(abs(math.log(result.ratio)) / sigma / math.sqrt(2))
+    spread = 2.576 * sigma  # the 99% interval, like the bootstrap's
     p_value = max(result.p_value, p_between)
     low = min(result.low, result.ratio * math.exp(-spread))
     high = max(result.high, result.ratio * math.exp(spread))
+    return Comparison(result.ratio, p_value, low, high,
+                      verdict(result.ratio, p_value, low, high, threshold=threshold, alpha=alpha))
+
+
+def with_replicate_noise(result: Comparison, noise: ReplicateNoise, *, threshold: float, alpha: float) -> Comparison:
+    """`result` judged on the case's replicates: Student's t on its log ratio, and the t interval.
+
+    The rounds' own test is left out: rounds within a pass are not independent
+    draws of the machine, and with one round per pass they are the replicates.
+    """
+    p_value = 2 * t_sf(abs(math.log(result.ratio)) / noise.sigma, noise.df)
+    spread = t_quantile(0.995, noise.df) * noise.sigma
+    low, high = result.ratio * math.exp(-spread), result.ratio * math.exp(spread)
     return Comparison(result.ratio, p_value, low, high,
                       verdict(result.ratio, p_value, low, high, threshold=threshold, alpha=alpha))
 

@@ -6,7 +6,6 @@ import subprocess
 
 import pandas as pd
 import pytest
-
 from tests_support import ROOT, bench_command
 
 

@@ -129,3 +129,16 @@ def test_the_gate_finds_one_case_slower_by_more_than_its_noise():
     rng = np.random.default_rng(6)
     found = [gate([1.0] * 59 + [1.7], rng=rng) for _ in range(200)]  # 5 passes a side of 10% noise
     assert sum(flagged == [59] for flagged in found) >= 190
+
+
+def test_replicates_alone_decide_when_there_are_passes():
+    # The rounds' own test said nothing (p 0.5), but 10 quiet passes a side say 20% slower...
+    rounds_said = stats.Comparison(1.20, 0.5, 0.9, 1.6, stats.INCONCLUSIVE)
+    quiet = stats.with_replicate_noise(rounds_said, stats.ReplicateNoise(0.02, 22), threshold=0.10, alpha=0.01)
+    assert quiet.verdict == stats.SLOWER
+    assert quiet.p_value == pytest.approx(2 * stats.t_sf(np.log(1.2) / 0.02, 22))
+    assert quiet.low == pytest.approx(1.2 * np.exp(-stats.t_quantile(0.995, 22) * 0.02))
+    # ... and rounds that look decisive count for nothing when the passes wander.
+    rounds_said = stats.Comparison(1.20, 1e-12, 1.19, 1.21, stats.SLOWER)
+    noisy = stats.with_replicate_noise(rounds_said, stats.ReplicateNoise(0.15, 12), threshold=0.10, alpha=0.01)
+    assert noisy.verdict == stats.INCONCLUSIVE
