@@ -2,21 +2,20 @@
 
 The verdict follows asv's idea, tightened so that noise is never mistaken for
 "unchanged": a case is slower (faster) only when its median moved by more than
-the threshold AND the move is significant on the raw samples (two-sided
-Mann-Whitney U below alpha). It is unchanged only when the 99% bootstrap
+the threshold AND the move is significant; it is unchanged only when the 99%
 interval of the median ratio lies inside the threshold band; anything else is
-inconclusive. Without raw samples, Welch's t-test on the summary columns
-(mean, stddev, rounds) stands in for Mann-Whitney.
+inconclusive.
 
 Rounds taken one after the other share the machine's state of the moment, so on
 a shared machine two runs of the same code can differ by far more than the
-rounds' spread suggests (2-core VM: A/A pairs of quick runs gave ratios from 0.54
-to 1.90). The units of replication are therefore the passes: each run times
+rounds' spread suggests (2-core VM: A/A pairs of quick runs gave ratios from 0.61
+to 1.82). The units of replication are therefore the passes: each run times
 every case in several passes through the matrix, and a case's pass medians on
-both sides give its own noise (a t-test on their logs, the variance moderated
-towards the one shared by all cases, as limma does). A move must be significant
-against that noise too, and the ratio's interval widens by it. Runs of one pass
-fall back to the spread of the log ratios over all cases in common (1.4826 x MAD).
+both sides decide, by a t-test on their logs whose variance is moderated towards
+the one shared by all cases (as limma does). Runs of one pass fall back to the
+two-sided Mann-Whitney U test on the raw rounds (Welch's t-test on the summary
+columns without them), which must also hold against the spread of the log ratios
+over all cases in common (1.4826 x MAD).
 
 One false alarm fails a CI gate, so the p-values are adjusted over the cases
 with Holm's method: the chance of any case flagged in an A/A comparison stays
