@@ -177,7 +177,8 @@ def _noise(baseline: runs.Run, candidate: runs.Run, common: pd.DataFrame, ratios
     if prior:
         sigma = math.sqrt(prior * (1 / units[0] + 1 / units[1]))
         change = stats.detectable_change(sigma, alpha, stats.PRIOR_DF + sum(units) - 2)
-        line += f"; with {units[0]} against {units[1]} passes a typical case must move by x{change:.2f} to be flagged"
+        line += (f"; with {units[0]} against {units[1]} passes a typical case must move by x{change:.2f} to be "
+                 "flagged (more passes or runs shrink it by the square root of their number)")
     return (lambda case: noise[tuple(case[c] for c in key)]), line
 
 
