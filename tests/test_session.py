@@ -8,6 +8,7 @@ import pytest
 from bench.backends import Backend, Device
 from bench.options import HarnessConfig
 from bench.results import KEY_COLUMNS
+from bench.measure import rewarm
 from bench.session import BenchSession
 from tests_support import ROOT, bench_command
 
@@ -172,3 +173,11 @@ def test_a_gpu_that_is_not_there_is_skipped_with_what_is(fake_gpu_session):
     assert session.requested_devices() == ["gpu:1", "gpu:3"]
     assert session.missing_device_reason("gpu:1") is None
     assert session.missing_device_reason("gpu:3") == "gpu:3 not present: the tensorflow backend sees only gpu:0, gpu:1"
+
+
+@pytest.mark.parametrize("step_s,calls", [(0.001, 50), (0.03, 2), (0.05, 0), (0.4, 0)])
+def test_a_later_pass_rewarms_short_steps_only_by_a_count(step_s, calls):
+    # A count from the warm step time, never a clock: every process of a multi-process run makes the same calls.
+    made = []
+    assert rewarm(lambda: made.append(1), step_s) == calls
+    assert len(made) == calls
