@@ -4,13 +4,13 @@ import subprocess
 
 import pandas as pd
 import pytest
+from tests_support import ROOT, bench_command
 
 from bench.backends import Backend, Device
+from bench.measure import rewarm
 from bench.options import HarnessConfig
 from bench.results import KEY_COLUMNS
-from bench.measure import rewarm
 from bench.session import BenchSession
-from tests_support import ROOT, bench_command
 
 REQUIRED_COLUMNS = (
     "run_id timestamp_utc git_commit host cpu_model cpu_cores ram_gb os python_version backend "
