@@ -162,9 +162,7 @@ def replicate_noise(base_logs, cand_logs, prior_variance: float | None) -> Repli
     limma's moderated t, the variance shared by all cases counts as PRIOR_DF more,
     so one case's lucky quiet passes cannot make it look precise.
     """
-    base_logs, cand_logs = np.asarray(base_logs, float), np.asarray(cand_logs, float)
-    own_df = base_logs.size + cand_logs.size - 2
-    squares = ((base_logs - base_logs.mean()) ** 2).sum() + ((cand_logs - cand_logs.mean()) ** 2).sum()
+    squares, own_df = _within_sides(base_logs, cand_logs)
     if prior_variance is None:
         if own_df < 1:
             return None
@@ -172,18 +170,20 @@ def replicate_noise(base_logs, cand_logs, prior_variance: float | None) -> Repli
     else:
         variance = (PRIOR_DF * prior_variance + squares) / (PRIOR_DF + own_df)
         df = PRIOR_DF + own_df
-    return ReplicateNoise(math.sqrt(variance * (1 / base_logs.size + 1 / cand_logs.size)), df)
+    return ReplicateNoise(math.sqrt(variance * (1 / len(base_logs) + 1 / len(cand_logs))), df)
 
 
 def shared_variance(per_case_logs) -> float | None:
     """The median over cases of their own variance of log replicate medians (pooled over both sides)."""
-    variances = []
-    for base_logs, cand_logs in per_case_logs:
-        df = len(base_logs) + len(cand_logs) - 2
-        if df >= 1:
-            squares = sum(((np.asarray(v) - np.mean(v)) ** 2).sum() for v in (base_logs, cand_logs))
-            variances.append(squares / df)
+    pooled = [_within_sides(base_logs, cand_logs) for base_logs, cand_logs in per_case_logs]
+    variances = [squares / df for squares, df in pooled if df >= 1]
     return float(np.median(variances)) if variances else None
+
+
+def _within_sides(base_logs, cand_logs) -> tuple[float, int]:
+    """Squared deviations of each side's values from that side's mean, summed; and their degrees of freedom."""
+    sides = [np.asarray(values, dtype="float64") for values in (base_logs, cand_logs)]
+    return float(sum(((v - v.mean()) ** 2).sum() for v in sides)), sum(v.size for v in sides) - 2
 
 
 def with_between_run_noise(result: Comparison, sigma: float | None, *, threshold: float, alpha: float) -> Comparison:
