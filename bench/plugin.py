@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import backends
+from bench import backends, runs
 from bench.options import OPTIONS, HarnessConfig, OptionError
 from bench.session import BenchSession
 
@@ -74,6 +74,20 @@ def pytest_generate_tests(metafunc):
         session.collected = True
         metafunc.parametrize("bench_case", passes,
                              ids=[case.id if number == 1 else f"{case.id}-pass{number}" for case, number in passes])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Once the benchmark cases are known, and before any model is built: a run that could not be
+    written must not be measured. (Checked here, not at configure, so that `pytest tests/` leaves
+    the results directory alone.)"""
+    measuring = not config.getoption("benchmark_disable", False)
+    if measuring and any("bench_case" in getattr(item, "fixturenames", ()) for item in items):
+        session = config.stash[SESSION]
+        try:
+            runs.check_writable(session.config.results_dir)
+        except runs.RunFileError as error:
+            session.collected = False  # nothing will run: no end-of-run summary either
+            raise pytest.UsageError(f"--results-dir: {error}") from None
 
 
 @pytest.fixture

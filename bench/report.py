@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench import runs
+from bench.results import rounds_needed, supported_percentile
 from bench.runs import RunFileError
 
 MODES_PLOTTED = ("infer", "train")
@@ -35,18 +36,8 @@ def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     files = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.csv") if not p.name.endswith(runs.SAMPLES_SUFFIX))
-            if not found:
-                raise RunFileError(f"{text}: no run files (<run_id>.csv) in this directory")
-            files += found
-        else:
-            files.append(runs.resolve(text))
+        files += runs.list_runs(path) if path.is_dir() else [runs.resolve(text)]
     loaded = [runs.load(path) for path in files]
-    for run in loaded:
-        if "calibration_matmul_gflops" not in run.cases or run.cases["calibration_matmul_gflops"].isna().all():
-            raise RunFileError(f"{run.path}: no calibration figures (calibration_matmul_gflops): the efficiency "
-                               "plot needs runs recorded by a harness that calibrates")
     cases = pd.concat([run.cases for run in loaded], ignore_index=True)
     samples = [run.samples for run in loaded if run.samples is not None]
     return cases, (pd.concat(samples, ignore_index=True) if samples else None)
@@ -86,7 +77,8 @@ def plot_throughput(cases: pd.DataFrame, mode: str):
 
 
 def latency_percentiles(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
-    """p50/p90/p99 ms of each batch-1 infer case, from the raw rounds where the samples file exists."""
+    """p50/p90/p99 ms of each batch-1 infer case, from the raw rounds where the samples file exists;
+    a percentile its rounds cannot support is NaN (no bar)."""
     rows = cases[(cases["batch_size"] == 1) & (cases["mode"] == "infer")].assign(series=lambda f: series_label(f))
     out = rows[["model", "series", "median_ms", "p90_ms", "p99_ms"]].rename(
         columns={"median_ms": "p50", "p90_ms": "p90", "p99_ms": "p99"}).reset_index(drop=True)
@@ -96,7 +88,8 @@ def latency_percentiles(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd
             mask = np.logical_and.reduce([samples[c] == case[c] for c in key])
             ms = samples.loc[mask, "seconds"].to_numpy() * 1e3
             if ms.size:
-                out.loc[i, ["p50", "p90", "p99"]] = np.percentile(ms, [50, 90, 99])
+                out.loc[i, ["p50", "p90", "p99"]] = [np.median(ms), supported_percentile(ms, 0.90),
+                                                     supported_percentile(ms, 0.99)]
     return out
 
 
@@ -111,7 +104,9 @@ def plot_latency(cases: pd.DataFrame, samples: pd.DataFrame | None):
     for offset, column in zip((-0.27, 0, 0.27), ("p50", "p90", "p99")):
         ax.bar(x + offset, table[column], width=0.27, label=column)
     ax.set_xticks(x, labels, rotation=60, ha="right", fontsize="small")
-    ax.set(yscale="log", ylabel="latency per batch (ms)", title="Latency at batch 1, infer (lower is better)")
+    ax.set(yscale="log", ylabel="latency per batch (ms)",
+           title=f"Latency at batch 1, infer (lower is better; no bar: fewer rounds than p90 needs "
+                 f"({rounds_needed(0.90)}) or p99 needs ({rounds_needed(0.99)}))")
     ax.legend()
     return fig
 
@@ -165,8 +160,10 @@ def plot_speedup(title: str, table: pd.DataFrame):
 
 
 def efficiency(cases: pd.DataFrame) -> pd.DataFrame:
-    """CPU cases' achieved GFLOP/s as a fraction of their run's measured matmul peak."""
-    cpu = cases[cases["device"] == "cpu"].assign(series=lambda f: series_label(f))
+    """CPU cases' achieved GFLOP/s as a fraction of their run's measured matmul peak
+    (runs recorded before calibration existed have no peak, and no efficiency)."""
+    cpu = cases[(cases["device"] == "cpu") & cases["calibration_matmul_gflops"].notna()]
+    cpu = cpu.assign(series=lambda f: series_label(f))
     return cpu.assign(efficiency=cpu["gflops_per_s"] / cpu["calibration_matmul_gflops"])
 
 
@@ -247,7 +244,7 @@ def figures(all_cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple
         made.append(("latency_batch1.png", "Latency at batch 1 (p50, p90, p99)", plot_latency(cases, samples)))
     for i, (title, table) in enumerate(speedups(cases)):
         made.append((f"speedup_{i + 1}.png", f"Speedup: {title}", plot_speedup(title, table)))
-    if (cases["device"] == "cpu").any():
+    if not efficiency(cases).empty:
         made.append(("efficiency.png", "Efficiency against the measured matmul peak", plot_efficiency(cases)))
     return made
 

@@ -1,25 +1,32 @@
-"""A run's results: summary statistics per case, and the two CSV files.
+"""One row of a run: a case's settings, its latency statistics and the rates derived from them.
 
-Every run writes `<run_id>.csv` (one row per case) and `<run_id>.samples.csv`
-(every timed round, long form). Files are written to a temporary name and then
-hard-linked to their final name, which fails rather than replace an existing
-file: an earlier run is never overwritten, even by a run in the same second.
+The files a run is written to, and how they are read back, belong to bench/runs.py.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 STATUSES = ("ok", "skipped", "error", "oom")
-# The columns that identify a case across runs (the samples file repeats them).
-KEY_COLUMNS = ("run_id", "backend", "device", "model", "mode", "batch_size", "replicas", "precision", "jit_compile")
+# A percentile is reported only when the rounds can bound it. With n rounds, the
+# chance that the slowest one lies above the true p-th percentile is 1 - p**n;
+# asking for 95% gives n >= ln(0.05) / ln(p) (Wilks' rule for order statistics):
+# 29 rounds for p90, 299 for p99. Below that, a "p99" is only the maximum of a
+# few rounds, so the column is left empty.
+CONFIDENCE = 0.95
+
+
+def rounds_needed(fraction: float) -> int:
+    """Rounds that support the `fraction` percentile (0.99 for p99): 299 for p99, 29 for p90."""
+    return math.ceil(math.log(1 - CONFIDENCE) / math.log(fraction))
+
+
+def supported_percentile(ms: np.ndarray, fraction: float) -> float:
+    """The `fraction` percentile of `ms`, or NaN when too few rounds support it."""
+    return float(np.percentile(ms, fraction * 100)) if ms.size >= rounds_needed(fraction) else math.nan
 
 
 @dataclass(frozen=True)
@@ -37,15 +44,15 @@ class LatencyStats:
 
     @classmethod
     def from_seconds(cls, samples) -> "LatencyStats":
-        """Percentiles interpolate linearly between order statistics (numpy's default);
-        with few rounds p99 approaches the maximum. stddev is the sample (n-1) one."""
+        """Percentiles interpolate linearly between order statistics (numpy's default) and are
+        NaN where the rounds cannot support them (see rounds_needed). stddev is the sample (n-1) one."""
         ms = np.asarray(samples, dtype="float64") * 1e3
         if ms.size == 0:
             raise ValueError("no timed rounds. Received: samples=[]")
         return cls(rounds=int(ms.size), mean_ms=float(ms.mean()), median_ms=float(np.median(ms)),
                    min_ms=float(ms.min()), max_ms=float(ms.max()),
                    stddev_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
-                   p90_ms=float(np.percentile(ms, 90)), p99_ms=float(np.percentile(ms, 99)))
+                   p90_ms=supported_percentile(ms, 0.90), p99_ms=supported_percentile(ms, 0.99))
 
     @classmethod
     def empty(cls) -> "LatencyStats":
@@ -76,7 +83,7 @@ class CaseResult:
     device_peak_mb: float = math.nan
     energy_j: float = math.nan  # per batch, on the device (NVML), where measured
     samples_per_j: float = math.nan
-    tf32: str = ""  # "on" / "off": whether float32 matmuls may use TensorFloat-32 on a GPU
+    tf32: str = ""  # "on" / "off" on a GPU: whether float32 matmuls may use TensorFloat-32; "" on the CPU
     replicas: int = 1  # data-parallel replicas; batch_size is the global batch
     per_replica_batch: int = 0  # batch_size / replicas (filled in when left 0)
     logical_devices: bool = False  # replicas on logical devices carved out of one CPU
@@ -96,74 +103,13 @@ class CaseResult:
         self.gflops_per_s = self.flops_per_sample * self.batch_size / median_s / 1e9
         return self
 
+    def clear_measurements(self) -> None:
+        """Empties everything measured: a case that failed in a later pass has no figures to stand on."""
+        self.latency = LatencyStats.empty()
+        for name in ("samples_per_s", "gflops_per_s", "energy_j", "samples_per_j", "scaling_efficiency"):
+            setattr(self, name, math.nan)
+
     def flat(self) -> dict:
         row = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "latency"}
         row.update(asdict(self.latency))
         return row
-
-
-def run_columns(fingerprint: dict) -> list[str]:
-    """Column order of the run CSV: the run's fingerprint, then the case's."""
-    moved = {"tf32": "jit_compile", "replicas": "batch_size", "per_replica_batch": "replicas",
-             "logical_devices": "per_replica_batch", "scaling_efficiency": "samples_per_s"}
-    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", "passes", *moved)]
-    for name, anchor in moved.items():  # settings beside settings, rates beside rates
-        case_columns.insert(case_columns.index(anchor) + 1, name)
-    latency_columns = [f.name for f in fields(LatencyStats)]
-    latency_columns.insert(latency_columns.index("rounds") + 1, "passes")
-    at = case_columns.index("message") + 1
-    return list(fingerprint) + case_columns[:at] + latency_columns + case_columns[at:]
-
-
-def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
-              samples: list[tuple[CaseResult, list[tuple[int, float]]]]) -> tuple[Path, Path]:
-    """Writes the run and its samples (each case's (pass, seconds) rounds); returns their paths.
-
-    If `<run_id>.csv` is taken (two runs in one second), the run_id gets a suffix.
-    """
-    results_dir.mkdir(parents=True, exist_ok=True)
-    rows = pd.DataFrame([{**fingerprint, **r.flat()} for r in results], columns=run_columns(fingerprint))
-    sample_rows = pd.DataFrame(
-        [{**_key(fingerprint, r), "round": i, "pass": p, "seconds": s}
-         for r, rounds in samples for i, (p, s) in enumerate(rounds)],
-        columns=[*KEY_COLUMNS, "round", "pass", "seconds"],
-    )
-    base = fingerprint["run_id"]
-    for attempt in range(1000):
-        run_id = base if attempt == 0 else f"{base}-{attempt + 1}"
-        run_path = results_dir / f"{run_id}.csv"
-        samples_path = results_dir / f"{run_id}.samples.csv"
-        if run_path.exists() or samples_path.exists():
-            continue
-        rows["run_id"] = run_id
-        sample_rows["run_id"] = run_id
-        try:
-            # Samples first: a run file whose samples are missing would mislead compare.
-            _write_new(samples_path, sample_rows)
-        except FileExistsError:
-            continue
-        try:
-            _write_new(run_path, rows)
-        except FileExistsError:
-            samples_path.unlink()
-            continue
-        return run_path, samples_path
-    raise FileExistsError(f"no free run file name for {base} in {results_dir}")
-
-
-def _key(fingerprint: dict, result: CaseResult) -> dict:
-    row = {**fingerprint, **result.flat()}
-    return {column: row[column] for column in KEY_COLUMNS}
-
-
-def _write_new(path: Path, frame: pd.DataFrame) -> None:
-    """Writes `frame` to `path` atomically; raises FileExistsError rather than replace a file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle, index=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)  # atomic, and refuses an existing name (os.replace would not)
-    finally:
-        os.unlink(temporary)

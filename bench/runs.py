@@ -1,25 +1,47 @@
-"""Reading run files back, for compare and reports: every problem is one line.
+"""The run files: the one module that writes them and reads them back.
 
-A run is `<run_id>.csv`, with its raw samples beside it in
-`<run_id>.samples.csv`. A directory stands for its newest run (run ids start
-with the UTC time, so the newest sorts last) unless a run id is named.
+A run is `<run_id>.csv` (one row per case) with its raw rounds beside it in
+`<run_id>.samples.csv`. The run file carries a `schema_version`; readers migrate
+older versions on read (files are never rewritten), so every run ever written
+loads in compare and report, with the figures its rounds cannot support left
+empty, as today's harness leaves them.
+
+Writing never replaces a file: each name is claimed with an exclusive create
+and the full contents then moved onto it, so the name holds either nothing yet
+or the whole file, without needing hard links. A run that cannot be written where
+asked goes to a fallback directory, which the caller names.
+
+A directory stands for its newest run (by the time in its run id, then the
+`-N` suffix of runs in the same second) unless a run id is named.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
-from bench.results import KEY_COLUMNS
+from bench.results import CaseResult, LatencyStats, rounds_needed
 
+# 1: files without the column (before 2026-11-27). 2: + schema_version; percentiles the
+# rounds cannot support, CPU rows' tf32 and failed cases' rates are left empty.
+SCHEMA_VERSION = 2
+# The columns that identify a case across runs; the samples file repeats them with the run id.
 CASE_KEY = ("backend", "device", "model", "mode", "batch_size", "replicas", "precision", "jit_compile")
+KEY_COLUMNS = ("run_id", *CASE_KEY)
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
 NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
 SAMPLES_SUFFIX = ".samples.csv"
+MEASURED_RATES = ("samples_per_s", "gflops_per_s", "energy_j", "samples_per_j")
+_RUN_NAME = re.compile(r"(?P<stamp>\d{8}T\d{6}Z)?.*?(?:-(?P<suffix>\d+))?")
 
 
 class RunFileError(ValueError):
@@ -52,6 +74,26 @@ class Run:
         return float(row["calibration_matmul_ms"] + row["calibration_conv_ms"])
 
 
+def list_runs(directory: Path) -> list[Path]:
+    """The run files of `directory`, oldest first; refuses a directory without one.
+
+    Ordered by the UTC time their run id starts with (else the file's time), then by
+    the `-N` suffix of later runs in the same second, then by the file's time. Empty
+    files (a run another process is writing) are left out.
+    """
+    found = [p for p in directory.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX) and p.stat().st_size]
+    if not found:
+        raise RunFileError(f"{directory}: no run files (<run_id>.csv) in this directory")
+    return sorted(found, key=_run_order)
+
+
+def _run_order(path: Path) -> tuple[str, int, int]:
+    match = _RUN_NAME.fullmatch(path.stem)
+    modified = path.stat().st_mtime_ns
+    stamp = match["stamp"] or pd.Timestamp(modified, unit="ns", tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    return stamp, int(match["suffix"] or 1), modified
+
+
 def resolve(text: str, run_id: str | None = None) -> Path:
     """The run file `text` names: a file, or a directory's newest run (or its `run_id`)."""
     path = Path(text)
@@ -66,10 +108,7 @@ def resolve(text: str, run_id: str | None = None) -> Path:
         if not chosen.is_file():
             raise RunFileError(f"{text}: no run {run_id!r} in this directory")
         return chosen
-    runs = sorted(p for p in path.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX))
-    if not runs:
-        raise RunFileError(f"{text}: no run files (<run_id>.csv) in this directory")
-    return runs[-1]
+    return list_runs(path)[-1]
 
 
 def resolve_many(text: str, count: int) -> list[Path]:
@@ -79,7 +118,7 @@ def resolve_many(text: str, count: int) -> list[Path]:
     path = Path(text)
     if not path.is_dir():
         raise RunFileError(f"{text}: --runs {count} needs a directory of runs, not a file")
-    found = sorted(p for p in path.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX))
+    found = list_runs(path)
     if len(found) < count:
         raise RunFileError(f"{text}: {len(found)} run(s) in this directory; --runs asks for {count}")
     return found[-count:]
@@ -110,10 +149,13 @@ def load_pooled(paths: list[Path]) -> Run:
 
 def load(path: Path) -> Run:
     """Reads and checks a run file and its samples file."""
-    frame = _with_replicas(_read_csv(path))
+    frame = migrate(_read_csv(path), path)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
+    for column in CALIBRATION_COLUMNS:  # optional to readers: a run without them has no efficiency
+        if column not in frame.columns:
+            frame[column] = math.nan
     cases = frame[frame["status"] == "ok"].reset_index(drop=True)
     if cases.empty:
         raise RunFileError(f"{path}: no case with status ok")
@@ -161,15 +203,46 @@ def _check_numeric(path, frame, columns):
         frame[column] = values
 
 
-def _with_replicas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Runs written before data-parallel cases existed ran on one replica."""
-    return frame if "replicas" in frame.columns else frame.assign(replicas=1)
+def migrate(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A run file's rows in the current schema, whatever version wrote them."""
+    version = frame["schema_version"].iloc[0] if "schema_version" in frame.columns else 1
+    if not str(version).isdigit() or not 1 <= int(version) <= SCHEMA_VERSION:
+        raise RunFileError(f"{path}: schema_version {str(version)!r} is not one this harness reads "
+                           f"(1 to {SCHEMA_VERSION}); a newer harness wrote it: update this checkout")
+    if int(version) == 1:
+        frame = _from_version_1(frame)
+    return frame
+
+
+def _from_version_1(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 1 had no schema_version, and some of its files no replicas or passes (nor calibration,
+    see load): those ran on one replica, in one pass. Its rows also carried figures that
+    version 2 leaves empty: percentiles from too few rounds, tf32 on CPU rows, rates of failed cases."""
+    if not {"rounds", "status", "device"} <= set(frame.columns):
+        return frame  # not a run file: load names what is missing
+    frame = frame.copy()
+    for column in ("replicas", "passes"):
+        if column not in frame.columns:
+            frame[column] = 1
+    rounds = pd.to_numeric(frame["rounds"], errors="coerce").fillna(0)
+    for column, fraction in (("p90_ms", 0.90), ("p99_ms", 0.99)):
+        if column in frame.columns:
+            frame[column] = frame[column].where(rounds >= rounds_needed(fraction))
+    # Absent from files before TensorFloat-32 was recorded: unknown.
+    frame["tf32"] = frame["tf32"].where(frame["device"] != "cpu") if "tf32" in frame.columns else math.nan
+    failed = frame["status"] != "ok"
+    for column in MEASURED_RATES:
+        if column in frame.columns:
+            frame[column] = frame[column].where(~failed)
+    frame.insert(0, "schema_version", SCHEMA_VERSION)
+    return frame
 
 
 def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
-    samples = _with_replicas(_read_csv(path))
-    if "pass" not in samples.columns:  # written before passes existed: one pass
-        samples["pass"] = 1
+    samples = _read_csv(path)
+    for column in ("replicas", "pass"):  # version 1 files: one replica, one pass
+        if column not in samples.columns:
+            samples[column] = 1
     missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
     if missing:
         raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")
@@ -186,3 +259,129 @@ def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
                            f"{row['device']} has {int(row['n'] if row['n'] == row['n'] else 0)} samples "
                            f"for {int(row['rounds'])} rounds")
     return samples
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def run_columns(fingerprint: dict) -> list[str]:
+    """Column order of the run CSV: the schema version, the run's fingerprint, then the case's."""
+    moved = {"tf32": "jit_compile", "replicas": "batch_size", "per_replica_batch": "replicas",
+             "logical_devices": "per_replica_batch", "scaling_efficiency": "samples_per_s"}
+    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", "passes", *moved)]
+    for name, anchor in moved.items():  # settings beside settings, rates beside rates
+        case_columns.insert(case_columns.index(anchor) + 1, name)
+    latency_columns = [f.name for f in fields(LatencyStats)]
+    latency_columns.insert(latency_columns.index("rounds") + 1, "passes")
+    at = case_columns.index("message") + 1
+    return ["schema_version", *fingerprint] + case_columns[:at] + latency_columns + case_columns[at:]
+
+
+def check_writable(directory: Path) -> None:
+    """Makes `directory` if needed and proves a file can be created in it.
+
+    Raises:
+        RunFileError: one line naming the directory and why it cannot hold a run.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise RunFileError(f"{directory}: cannot write runs there ({error.strerror or error}); "
+                           "give a directory you can write to") from None
+
+
+@dataclass(frozen=True)
+class WrittenRun:
+    """Where a run was written; `refused` says why the directory asked for could not take it."""
+
+    run: Path
+    samples: Path
+    refused: str = ""
+
+
+def fallback_dir() -> Path:
+    """Where a run goes when its results directory refuses it: the system's temporary directory."""
+    return Path(tempfile.gettempdir()) / "keras-bench-results"
+
+
+def save_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
+             samples: list[tuple[CaseResult, list[tuple[int, float]]]]) -> WrittenRun:
+    """Writes the run into `results_dir`, or, if that fails (disk full, permissions), into fallback_dir().
+
+    Raises:
+        OSError: only when the fallback directory fails too.
+    """
+    try:
+        return WrittenRun(*write_run(results_dir, fingerprint, results, samples))
+    except OSError as error:
+        refused = f"{results_dir}: {error.strerror or error}"
+    return WrittenRun(*write_run(fallback_dir(), fingerprint, results, samples), refused=refused)
+
+
+def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
+              samples: list[tuple[CaseResult, list[tuple[int, float]]]]) -> tuple[Path, Path]:
+    """Writes the run and its samples (each case's (pass, seconds) rounds); returns their paths.
+
+    If `<run_id>.csv` is taken (two runs in one second), the run_id gets a suffix.
+    """
+    results_dir.mkdir(parents=True, exist_ok=True)
+    rows = pd.DataFrame([{"schema_version": SCHEMA_VERSION, **fingerprint, **r.flat()} for r in results],
+                        columns=run_columns(fingerprint))
+    sample_rows = pd.DataFrame(
+        [{**_key(fingerprint, r), "round": i, "pass": p, "seconds": s}
+         for r, rounds in samples for i, (p, s) in enumerate(rounds)],
+        columns=[*KEY_COLUMNS, "round", "pass", "seconds"],
+    )
+    base = fingerprint["run_id"]
+    for attempt in range(1000):
+        run_id = base if attempt == 0 else f"{base}-{attempt + 1}"
+        run_path = results_dir / f"{run_id}.csv"
+        samples_path = results_dir / f"{run_id}.samples.csv"
+        if run_path.exists() or samples_path.exists():
+            continue
+        rows["run_id"] = run_id
+        sample_rows["run_id"] = run_id
+        try:
+            # Samples first: a run file whose samples are missing would mislead compare.
+            _write_new(samples_path, sample_rows)
+        except FileExistsError:
+            continue
+        try:
+            _write_new(run_path, rows)
+        except BaseException as error:  # the samples alone must not stand as a run
+            samples_path.unlink()
+            if isinstance(error, FileExistsError):
+                continue
+            raise
+        return run_path, samples_path
+    raise FileExistsError(f"no free run file name for {base} in {results_dir}")
+
+
+def _key(fingerprint: dict, result: CaseResult) -> dict:
+    row = {**fingerprint, **result.flat()}
+    return {column: row[column] for column in KEY_COLUMNS}
+
+
+def _write_new(path: Path, frame: pd.DataFrame) -> None:
+    """Writes `frame` to `path` atomically; raises FileExistsError rather than replace a file.
+
+    The exclusive create claims the name (no hard links needed); the contents are
+    written to a temporary file and moved onto the claimed name in one step.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make the run unreadable to others
+        with os.fdopen(fd, "w", newline="") as handle:
+            frame.to_csv(handle, index=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        for leftover in filter(None, (temporary, path)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        raise

@@ -24,7 +24,8 @@ from bench.measure import (
     timed_rounds,
 )
 from bench.options import JIT_COMPILE, TF32, HarnessConfig
-from bench.results import CaseResult, LatencyStats, write_run
+from bench.results import CaseResult, rounds_needed
+from bench.runs import WrittenRun, fallback_dir, save_run
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,11 @@ class Case:
     device: str
     batch_size: int  # the global batch
     replicas: int = 0  # 0: one device; N: data-parallel over N devices
+
+    @property
+    def latency_bound(self) -> bool:
+        """Batch-1 inference: where a serving system feels the tail, so it gets rounds enough for a p99."""
+        return self.mode == "infer" and self.batch_size == 1 and not self.replicas
 
     @property
     def id(self) -> str:
@@ -56,6 +62,8 @@ class _CaseState:
     device: Device
     single_device: bool  # device memory and energy are read per GPU
     step_s: float
+    model_key: tuple
+    tail: bool  # takes rounds enough for a p99 (Case.latency_bound)
     joules: float = 0.0
     samples: list[tuple[int, float]] = field(default_factory=list)  # (pass, seconds) of every timed round
 
@@ -68,7 +76,8 @@ class BenchSession:
         self.results: list[CaseResult] = []
         self._states: dict[Case, _CaseState] = {}  # measured cases, for their later passes
         self._models: dict[tuple, object] = {}
-        self.written: tuple[Path, Path] | None = None
+        self.written: WrittenRun | None = None
+        self.unwritten: str | None = None  # why the run could be written nowhere
         self.report: Path | str | None = None  # the report's page, or why there is none
         self._devices: dict[str, Device] | None = None
         self._fingerprint: dict | None = None
@@ -170,14 +179,15 @@ class BenchSession:
         result = CaseResult(case.device, device.description, case.model, 0, case.mode, case.batch_size,
                             self._precision(), "", status="ok", replicas=case.replicas or 1,
                             logical_devices=bool(case.replicas) and not device.is_gpu)
-        self._guarded(result, lambda: self._first_pass(case, device, result, benchmark))
+        self._guarded(result, lambda: self._first_pass(case, device, result, benchmark),
+                      model_key=self._model_key(case, device))
 
-    def _guarded(self, result: CaseResult, measure) -> None:
+    def _guarded(self, result: CaseResult, measure, model_key: tuple | None = None) -> None:
         """Runs `measure`; a failure becomes the case's row (error or oom) and ends its passes."""
         try:
             measure()
         except Exception as error:  # recorded as a row, then reported by pytest
-            self._forget(result)
+            self._forget(result, model_key)
             if not any(row is result for row in self.results):
                 self._record(result)
             oom = self.backend.is_out_of_memory(error)
@@ -187,11 +197,14 @@ class BenchSession:
                 pytest.skip(f"out of memory: {result.message}")
             raise
 
-    def _forget(self, result: CaseResult) -> None:
-        """Drops a failed case's state and samples, and the models: a failed call can leave one half-built."""
+    def _forget(self, result: CaseResult, model_key: tuple | None) -> None:
+        """Drops a failed case's state, samples and figures, and its model: a failed call can leave
+        a model half-built, so the next case of that model builds it again (the others keep theirs)."""
+        failed = [state for state in self._states.values() if state.result is result]
         self._states = {case: state for case, state in self._states.items() if state.result is not result}
-        result.latency = LatencyStats.empty()
-        self._models.clear()
+        result.clear_measurements()
+        for key in {model_key, *(state.model_key for state in failed)} - {None}:
+            self._models.pop(key, None)
 
     def _prepare(self) -> None:
         """Once, before the first case: the dtype policy, TF32, and the calibration workload."""
@@ -208,7 +221,8 @@ class BenchSession:
     def _first_pass(self, case, device, result, benchmark):
         backend = self.backend
         spec = models.get(case.model)
-        result.tf32 = "on" if backend.tf32_enabled() else "off"
+        if device.is_gpu:  # TensorFloat-32 is a GPU's matmul format: a CPU row has none
+            result.tf32 = "on" if backend.tf32_enabled() else "off"
         engine = backend.data_parallel(case.replicas, on_gpu=device.is_gpu) if case.replicas else None
         scope = engine.scope if engine else (lambda: backend.device_scope(device))
         with scope():
@@ -235,7 +249,8 @@ class BenchSession:
         if benchmark.disabled:  # a smoke run: nothing to time or record
             return
         # Device memory and energy are read per GPU: left empty for cases spread over several.
-        state = _CaseState(result, call, scope, device, single_device=engine is None, step_s=warmup.step_s)
+        state = _CaseState(result, call, scope, device, single_device=engine is None, step_s=warmup.step_s,
+                           model_key=self._model_key(case, device), tail=case.latency_bound)
         self._timed_pass(state, 1, benchmark)
         self._states[case] = state
         self._record(result)
@@ -248,7 +263,8 @@ class BenchSession:
             if pass_number > 1:
                 rewarm(state.call, state.step_s)
             with HostMemory() as host_memory, device_memory:
-                seconds = timed_rounds(state.call, rounds=profile.rounds_per_pass(state.step_s, self.config.passes),
+                rounds = profile.rounds_per_pass(state.step_s, self.config.passes, tail=state.tail)
+                seconds = timed_rounds(state.call, rounds=rounds,
                                        benchmark=benchmark, after_round=host_memory.sample, rounds_meter=energy)
         state.samples += [(pass_number, second) for second in seconds]
         result.passes = pass_number
@@ -270,12 +286,16 @@ class BenchSession:
         Data-parallel cases get a model per batch size: the engine binds its
         train function to one input pipeline.
         """
-        key = (case.model, device.name, case.replicas, case.batch_size if case.replicas else 0)
+        key = self._model_key(case, device)
         if key not in self._models:
             if self.config.passes == 1:
                 self._models.clear()  # release the previous model before building the next
             self._models[key] = models.get(case.model).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
         return self._models[key]
+
+    @staticmethod
+    def _model_key(case: Case, device: Device) -> tuple:
+        return case.model, device.name, case.replicas, case.batch_size if case.replicas else 0
 
     def _precision(self) -> str:
         import keras
@@ -309,12 +329,17 @@ class BenchSession:
         return self._fingerprint
 
     def finish(self) -> None:
-        """Writes the run's files, if any case was measured or skipped."""
-        if self.results:
-            _fill_scaling_efficiency(self.results)
-            self.written = write_run(self.config.results_dir, self.fingerprint(), self.results, self.samples)
-            if self.config.report:
-                self._write_report(self.written[0])
+        """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback."""
+        if not self.results:
+            return
+        _fill_scaling_efficiency(self.results)
+        try:
+            self.written = save_run(self.config.results_dir, self.fingerprint(), self.results, self.samples)
+        except OSError as error:
+            self.unwritten = f"{self.config.results_dir} and the fallback {fallback_dir()}: {error}"
+            return
+        if self.config.report:
+            self._write_report(self.written.run)
 
     def _write_report(self, run_path: Path) -> None:
         from bench.report import write_report
@@ -322,7 +347,7 @@ class BenchSession:
 
         try:
             self.report = write_report([str(run_path)], run_path.with_name(run_path.stem + "-report"))
-        except RunFileError as error:  # e.g. no case ran ok: nothing to plot
+        except (RunFileError, OSError) as error:  # e.g. no case ran ok: nothing to plot
             self.report = f"no report: {error}"
 
     def summary_lines(self) -> list[str]:
@@ -335,7 +360,7 @@ class BenchSession:
             cpu = {(r.model, r.mode, r.batch_size): r for r in ok if r.device == "cpu"}
             for r in ok:
                 line = (f"{r.model:<22}{r.mode:<9}{r.batch_size:>6}  {r.device:<7}{r.latency.median_ms:>11.3f}"
-                        f"{r.samples_per_s:>12.1f}{r.latency.p99_ms:>10.3f}{r.first_call_ms:>10.0f}")
+                        f"{r.samples_per_s:>12.1f}{_figure(r.latency.p99_ms):>10}{r.first_call_ms:>10.0f}")
                 base = cpu.get((r.model, r.mode, r.batch_size))
                 if r.device != "cpu" and base:
                     line += f"  {base.latency.median_ms / r.latency.median_ms:.2f}x vs cpu"
@@ -343,8 +368,15 @@ class BenchSession:
         others = Counter((r.status, r.message) for r in self.results if r.status != "ok")
         for (status, message), count in others.items():
             lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
+        if ok and any(math.isnan(r.latency.p99_ms) for r in ok):
+            lines.append(f"p99 -: fewer than {rounds_needed(0.99)} rounds, too few to support a p99")
         if self.written:
-            lines.append(f"results: {self.written[0]}  (samples: {self.written[1].name})")
+            where = f"results: {self.written.run}  (samples: {self.written.samples.name})"
+            if self.written.refused:
+                where += f", in the fallback directory: could not write to {self.written.refused}"
+            lines.append(where)
+        if self.unwritten:
+            lines.append(f"results: NOT WRITTEN: {self.unwritten}")
         if self.report:
             lines.append(f"report: {self.report}")
         elif self.collected and not self.results:
@@ -373,6 +405,11 @@ def _fill_scaling_efficiency(results: list[CaseResult]) -> None:
     for r in parallel:
         first = base[(r.model, r.mode, r.device, r.per_replica_batch)]
         r.scaling_efficiency = (r.samples_per_s / r.replicas) / (first.samples_per_s / first.replicas)
+
+
+def _figure(value: float) -> str:
+    """A latency for the summary table; '-' where the rounds could not support it."""
+    return "-" if math.isnan(value) else f"{value:.3f}"
 
 
 def _peak(so_far: float, new: float) -> float:

@@ -1,4 +1,10 @@
-"""Test settings: Keras writes its config into a temporary KERAS_HOME, never ~/.keras."""
+"""Test settings: Keras writes its config into a temporary KERAS_HOME, never ~/.keras.
+
+Tests that need an optional Keras backend carry `@pytest.mark.backend("jax")`: they
+skip, saying so, where it is not installed, and fail instead when
+KERAS_BENCH_REQUIRE_BACKENDS=1 (CI sets it after installing them, so a skip
+cannot hide a broken backend).
+"""
 
 import os
 import tempfile
@@ -11,7 +17,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tests_support import bench_command  # noqa: E402
 
+from bench import backends  # noqa: E402
+
 pytest_plugins = ["pytester"]
+REQUIRE_BACKENDS = "KERAS_BENCH_REQUIRE_BACKENDS"
+
+
+def pytest_runtest_setup(item):
+    for marker in item.iter_markers("backend"):
+        for name in marker.args:
+            if not backends.is_installed(name):
+                reason = f"the {name} backend is not installed ({backends.INSTALL_HINTS[name]})"
+                if os.environ.get(REQUIRE_BACKENDS) == "1":
+                    pytest.fail(f"{REQUIRE_BACKENDS}=1 but {reason}", pytrace=False)
+                pytest.skip(reason)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ def one_line_error(done):
     return errors
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.backend("jax"))])
 def test_one_and_two_replicas_with_scaling_efficiency(run_bench, backend):
     done, results = run_bench(f"--backend={backend}", "--replicas=1,2", "--models=mnist_cnn", "--modes=train",
                               "--batch-sizes=8")
@@ -39,6 +39,7 @@ def test_more_replicas_than_devices(run_bench):
     assert not results.exists()
 
 
+@pytest.mark.backend("torch")
 def test_a_backend_without_data_parallel_engine(run_bench):
     done, _ = run_bench("--backend=torch", "--replicas=1,2", "--models=mnist_cnn", "--modes=train")
     assert done.ret == pytest.ExitCode.USAGE_ERROR
@@ -55,6 +56,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.backend("jax")
 def test_two_processes_train_one_data_parallel_model_and_each_writes_its_run(tmp_path):
     """Two JAX processes on this host stand in for two hosts: jax.distributed through keras.distribution."""
     env = {**os.environ, "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{free_port()}",
@@ -83,9 +85,9 @@ def test_two_processes_train_one_data_parallel_model_and_each_writes_its_run(tmp
      "ERROR: KERAS_DISTRIBUTION_NUM_PROCESSES: 'two' is not a positive integer"),
     ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, (),
      "ERROR: KERAS_DISTRIBUTION_NUM_PROCESSES=2: a multi-process run measures data-parallel training; give --replicas"),
-    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, ("--backend=jax", "--replicas=1,2"),
-     "ERROR: --replicas: 1 is not a multiple of the 2 processes (KERAS_DISTRIBUTION_NUM_PROCESSES); "
-     "every process holds as many replicas"),
+    pytest.param({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, ("--backend=jax", "--replicas=1,2"),
+                 "ERROR: --replicas: 1 is not a multiple of the 2 processes (KERAS_DISTRIBUTION_NUM_PROCESSES); "
+                 "every process holds as many replicas", marks=pytest.mark.backend("jax")),
     ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, ("--backend=tensorflow", "--replicas=2"),
      "ERROR: KERAS_DISTRIBUTION_NUM_PROCESSES: the tensorflow backend cannot join several processes in this "
      "harness (Keras 3's train step fails under TensorFlow's MultiWorkerMirroredStrategy); use --backend jax"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench import report
-from tests_support import make_run
+from tests_support import ROOT, make_run
 
 matplotlib.use("Agg")
 
@@ -78,13 +78,19 @@ def test_speedup_heatmap_annotates_the_ratios(gpu_run):
     assert len(texts) == 6 and all(t.endswith("x") and 3.8 < float(t[:-1]) < 4.2 for t in texts)
 
 
-def test_latency_percentiles_come_from_the_samples(gpu_run):
-    cases, samples = report.load([str(gpu_run)])
+@pytest.mark.parametrize("rounds,has_p90,has_p99", [(300, True, True), (30, True, False), (20, False, False)])
+def test_latency_percentiles_come_from_the_samples_where_they_support_them(tmp_path, rounds, has_p90, has_p99):
+    run = make_run(tmp_path, "20260101T000000Z", cases=CASES, rounds=rounds)
+    cases, samples = report.load([str(run)])
     table = report.latency_percentiles(cases, samples)
     row = table[(table["model"] == "mnist_cnn") & (table["series"] == "cpu tensorflow float32")].iloc[0]
     mask = (samples["model"] == "mnist_cnn") & (samples["mode"] == "infer") & (samples["batch_size"] == 1) & (
         samples["device"] == "cpu")
-    assert row["p99"] == pytest.approx(np.percentile(samples.loc[mask, "seconds"] * 1e3, 99))
+    ms = samples.loc[mask, "seconds"] * 1e3
+    assert len(ms) == rounds and row["p50"] == pytest.approx(np.median(ms))
+    assert (row["p90"] == pytest.approx(np.percentile(ms, 90))) if has_p90 else np.isnan(row["p90"])
+    assert (row["p99"] == pytest.approx(np.percentile(ms, 99))) if has_p99 else np.isnan(row["p99"])
+    report.plot_latency(cases, samples)  # an empty bar is drawn as none, not as an error
 
 
 def test_several_hosts_are_told_apart(tmp_path):
@@ -102,14 +108,11 @@ def bad_inputs(tmp_path, gpu_run):
     pd.read_csv(gpu_run).assign(status="skipped").to_csv(skipped, index=False)
     binary = tmp_path / "binary.csv"
     binary.write_bytes(bytes(range(256)) * 4)
-    uncalibrated = tmp_path / "uncalibrated.csv"
-    pd.read_csv(gpu_run).drop(columns=["calibration_matmul_gflops"]).to_csv(uncalibrated, index=False)
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "a_file").write_text("")
     return [
         ((skipped,), "skipped.csv: no case with status ok"),
         ((binary,), "binary.csv: not a CSV file"),
-        ((uncalibrated,), "uncalibrated.csv: no calibration figures"),
         ((tmp_path / "absent.csv",), "absent.csv: no such file or directory"),
         ((tmp_path / "empty_dir",), "empty_dir: no run files"),
         ((gpu_run, "--out", tmp_path / "a_file"), "--out: "),
@@ -146,7 +149,8 @@ def test_benchmark_session_with_report(run_bench):
 
 
 def test_scaling_plot_from_replica_rows(tmp_path):
-    from bench.results import CaseResult, write_run
+    from bench.results import CaseResult
+    from bench.runs import write_run
     from bench.session import _fill_scaling_efficiency
 
     rows = [CaseResult("cpu", "logical", "mnist_cnn", 1, "train", 8 * n, "float32", "on", "ok", replicas=n,
@@ -163,3 +167,21 @@ def test_scaling_plot_from_replica_rows(tmp_path):
     np.testing.assert_allclose(line.get_xdata(), [1, 2])
     np.testing.assert_allclose(line.get_ydata(), [100.0, 100 * 1 / 1.2])
     assert efficiency_ax.get_ylabel() == "scaling efficiency (%)"
+
+
+def test_a_run_without_calibration_has_a_report_without_the_efficiency_plot(tmp_path, gpu_run):
+    uncalibrated = tmp_path / "uncalibrated.csv"
+    pd.read_csv(gpu_run).drop(columns=["calibration_matmul_gflops"]).to_csv(uncalibrated, index=False)
+    code, _, err = run_cli(uncalibrated, "--out", tmp_path / "report")
+    assert code == 0, err
+    names = {p.name for p in (tmp_path / "report").iterdir()}
+    assert "efficiency.png" not in names and {"speedup_1.png", "throughput_infer.png"} <= names
+
+
+def test_the_committed_reference_runs_make_a_report_with_the_gpu_speedups(tmp_path):
+    """Version-1 files (no schema_version, passes or calibration) are migrated on read."""
+    code, out, err = run_cli(ROOT / "results" / "reference" / "h100", "--out", tmp_path / "report")
+    assert code == 0, err
+    names = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"speedup_1.png", "throughput_train.png", "latency_batch1.png"} <= names
+    assert "gpu:0 over cpu, jax, infer" in (tmp_path / "report" / "report.md").read_text()

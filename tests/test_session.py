@@ -1,6 +1,8 @@
 """Real benchmark sessions driven with pytester: CSV schema, skips, no-clobber, errors."""
 
+import os
 import subprocess
+import textwrap
 
 import pandas as pd
 import pytest
@@ -9,11 +11,12 @@ from tests_support import ROOT, bench_command
 from bench.backends import Backend, Device
 from bench.measure import rewarm
 from bench.options import HarnessConfig
-from bench.results import KEY_COLUMNS
-from bench.session import BenchSession
+from bench.runs import KEY_COLUMNS
+from bench.results import CaseResult
+from bench.session import BenchSession, Case
 
 REQUIRED_COLUMNS = (
-    "run_id timestamp_utc git_commit host cpu_model cpu_cores ram_gb os python_version backend "
+    "schema_version run_id timestamp_utc git_commit host cpu_model cpu_cores ram_gb os python_version backend "
     "backend_version keras_version device device_name model params mode batch_size precision jit_compile "
     "status message rounds mean_ms median_ms min_ms max_ms stddev_ms p90_ms p99_ms samples_per_s "
     "first_call_ms flops_per_sample gflops_per_s peak_rss_mb device_peak_mb "
@@ -52,8 +55,10 @@ def test_figures_are_consistent(tiny_run):
     _, results = tiny_run
     (run_path,), (samples_path,) = run_files(results)
     ok = pd.read_csv(run_path).query("status == 'ok'")
-    assert ((ok["min_ms"] <= ok["median_ms"]) & (ok["median_ms"] <= ok["p90_ms"])
-            & (ok["p90_ms"] <= ok["p99_ms"]) & (ok["p99_ms"] <= ok["max_ms"])).all()
+    tails = ok.dropna(subset=["p90_ms", "p99_ms"])
+    assert ((ok["min_ms"] <= ok["median_ms"]) & (ok["median_ms"] <= ok["max_ms"])).all()
+    assert ((tails["median_ms"] <= tails["p90_ms"]) & (tails["p90_ms"] <= tails["p99_ms"])
+            & (tails["p99_ms"] <= tails["max_ms"])).all()
     assert ok["samples_per_s"].to_numpy() == pytest.approx((ok["batch_size"] / ok["median_ms"] * 1e3).to_numpy())
     train = ok[ok["mode"] == "train"]
     assert (train["flops_per_sample"] == 3 * 23_984_896).all()
@@ -71,13 +76,33 @@ def test_figures_are_consistent(tiny_run):
     assert joined["from_samples"].to_numpy() == pytest.approx(joined["median_ms"].to_numpy())
 
 
+def test_a_p99_only_where_the_rounds_support_it_and_always_at_batch_1_inference(tiny_run):
+    done, results = tiny_run
+    (run_path,), _ = run_files(results)
+    ok = pd.read_csv(run_path).query("status == 'ok'")
+    assert (ok["p99_ms"].notna() == (ok["rounds"] >= 299)).all()
+    assert (ok["p90_ms"].notna() == (ok["rounds"] >= 29)).all()
+    latency = ok.query("mode == 'infer' and batch_size == 1").iloc[0]
+    assert latency["rounds"] >= 299 and latency["p99_ms"] > 0
+    assert ok["tf32"].isna().all()
+    without_p99 = ok[ok["p99_ms"].isna()]
+    assert not without_p99.empty  # train b1 of a 10 ms step: about 50 rounds
+    summary = done.stdout.split("keras benchmark summary")[1]
+    for row in without_p99.itertuples():
+        line = next(line for line in summary.splitlines() if line.startswith(f"{row.model} ")
+                    and line.split()[1:3] == [row.mode, str(row.batch_size)])
+        assert line.split()[6] == "-", line
+    assert "p99 -: fewer than 299 rounds, too few to support a p99" in summary
+
+
 def test_precision_and_tf32_are_applied_and_recorded(run_bench):
     done, results = run_bench("--models=mnist_cnn", "--modes=train", "--batch-sizes=2", "--devices=cpu",
                               "--precision=mixed_bfloat16", "--tf32=off")
     assert done.ret == 0, done.outlines
     (run_path,), _ = run_files(results)
     row = pd.read_csv(run_path).iloc[0]
-    assert (row["status"], row["precision"], row["tf32"]) == ("ok", "mixed_bfloat16", "off")
+    assert (row["status"], row["precision"]) == ("ok", "mixed_bfloat16")
+    assert pd.isna(row["tf32"])  # TensorFloat-32 is a GPU's: a CPU row claims nothing
     assert pd.isna(row["energy_j"])  # no GPU, no NVML figure
 
 
@@ -181,3 +206,82 @@ def test_a_later_pass_rewarms_short_steps_only_by_a_count(step_s, calls):
     made = []
     assert rewarm(lambda: made.append(1), step_s) == calls
     assert len(made) == calls
+
+
+
+# -- failures injected into real sessions -------------------------------------------------------------
+
+INJECT = """
+import errno
+
+def pytest_configure(config):
+    import bench.runs
+    import bench.session
+
+    {body}
+"""
+
+
+@pytest.fixture
+def injected(pytester, monkeypatch, tmp_path):
+    """Runs a real session with a plugin that breaks one thing (the body of its pytest_configure)."""
+    def run(body, *args):
+        plugin_dir = tmp_path / "plugin"
+        plugin_dir.mkdir(exist_ok=True)
+        (plugin_dir / "inject_failure.py").write_text(INJECT.format(body=textwrap.indent(textwrap.dedent(body),
+                                                                                         " " * 4).strip()))
+        monkeypatch.setenv("PYTHONPATH", f"{plugin_dir}{os.pathsep}{ROOT}")
+        monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where the fallback directory goes
+        (tmp_path / "tmp").mkdir(exist_ok=True)
+        results = tmp_path / "results"
+        return pytester.run(*bench_command(results, "-p", "inject_failure", *args), timeout=600), results
+    return run
+
+
+def test_a_run_that_cannot_be_written_at_the_end_lands_in_the_fallback(injected, tmp_path):
+    done, results = injected("""
+        real = bench.runs._write_new
+        def disk_full(path, frame):
+            if "results" in path.parts:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(path, frame)
+        bench.runs._write_new = disk_full
+    """, "--models=mnist_cnn", "--modes=infer", "--batch-sizes=1", "--devices=cpu", "--passes=1")
+    assert done.ret == 0, done.outlines
+    assert "Traceback" not in done.stdout.str() + done.stderr.str()
+    fallback = tmp_path / "tmp" / "keras-bench-results"
+    (run_path,), _ = run_files(fallback)
+    assert pd.read_csv(run_path)["status"].tolist() == ["ok"]
+    (line,) = [line for line in done.outlines if line.startswith("results: ")]
+    assert line.startswith(f"results: {run_path}  (samples: ") and line.endswith(
+        f", in the fallback directory: could not write to {results}: No space left on device")
+    assert not list(results.glob("*.csv"))
+
+
+def test_a_case_failing_in_a_later_pass_keeps_no_figures(injected):
+    done, results = injected("""
+        real = bench.session.BenchSession._timed_pass
+        def fail_train_in_pass_2(self, state, pass_number, benchmark):
+            if pass_number == 2 and state.result.mode == "train":
+                raise RuntimeError("injected failure")
+            real(self, state, pass_number, benchmark)
+        bench.session.BenchSession._timed_pass = fail_train_in_pass_2
+    """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
+    assert done.ret == 1  # the failed case is a failed test
+    (run_path,), (samples_path,) = run_files(results)
+    run = pd.read_csv(run_path).set_index("mode")
+    assert run.loc["train", "status"] == "error" and run.loc["train", "message"] == "RuntimeError: injected failure"
+    for column in ("median_ms", "p99_ms", "samples_per_s", "gflops_per_s", "energy_j", "samples_per_j"):
+        assert pd.isna(run.loc["train", column]), column
+    assert run.loc["infer", "status"] == "ok" and run.loc["infer", "samples_per_s"] > 0
+    assert set(pd.read_csv(samples_path)["mode"]) == {"infer"}
+
+
+def test_a_failure_drops_only_the_failed_model(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn,imdb_lstm", modes="infer", batch_sizes="1")
+    failed, other = (Case("imdb_lstm", "infer", "cpu", 1), Case("mnist_cnn", "infer", "cpu", 1))
+    cpu = Device("cpu", "Fake CPU")
+    session._models = {session._model_key(case, cpu): object() for case in (failed, other)}
+    result = CaseResult("cpu", "", "imdb_lstm", 0, "infer", 1, "float32", "", status="ok")
+    session._forget(result, session._model_key(failed, cpu))
+    assert list(session._models) == [session._model_key(other, cpu)]

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.results import CaseResult, write_run
+from bench.results import CaseResult
+from bench.runs import write_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,8 +21,8 @@ CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "i
 
 
 def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", device="cpu",
-             calibration_ms=10.0, seed=0, cases=CASES, gpu_speedup=None, flops=1.0, passes=1, pass_noise=0.0):
-    """Writes a run with 30 lognormal rounds (3% noise) per case; `scale` slows chosen cases.
+             calibration_ms=10.0, seed=0, cases=CASES, gpu_speedup=None, flops=1.0, passes=1, pass_noise=0.0, rounds=30):
+    """Writes a run with `rounds` lognormal rounds (3% noise) per case; `scale` slows chosen cases.
 
     The rounds come in `passes` passes, each shifted by its own lognormal factor
     of spread `pass_noise`: a machine whose speed wanders during the session.
@@ -37,9 +38,9 @@ def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", d
     for base_ms, (model, mode, batch) in enumerate(cases, start=1):
         for name, speed in devices.items():
             factor = (scale or {}).get((model, mode, batch), 1.0) * speed
-            pass_of_round = [1 + i * passes // 30 for i in range(30)]
+            pass_of_round = [1 + i * passes // rounds for i in range(rounds)]
             shifts = rng.lognormal(0, pass_noise, passes) if pass_noise else np.ones(passes)
-            secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, 30)
+            secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, rounds)
                         * shifts[np.array(pass_of_round) - 1])
             result = CaseResult(name, "Fake GPU" if name.startswith("gpu") else "Fake CPU", model, 1, mode,
                                 batch, "float32", "off", "ok", flops_per_sample=flops).with_latency(secs)
