@@ -19,9 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from bench import backends
+from bench import backends, runs
 import models
 from bench.options import MODES, PROFILES, OptionError, parse_one
 
@@ -71,10 +69,10 @@ def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, p
                    f"--devices={device_name}", f"--backend={backend_name}", f"--profile={profile}",
                    f"--results-dir={results}"]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        runs = [p for p in Path(results).glob("*.csv") if not p.name.endswith(".samples.csv")]
-        if done.returncode != 0 or not runs:
+        written = list(Path(results).glob("*.csv"))
+        if done.returncode != 0 or not written:
             raise RuntimeError(f"the benchmark session failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        row = pd.read_csv(runs[0]).iloc[0]
+        row = runs.read_rows(runs.list_runs(Path(results))[-1]).iloc[0]
         if row["status"] != "ok":  # e.g. a GPU that is not there: skipped, nothing timed
             raise OptionError(f"{model_name} {mode} on {device_name} was not timed: {row['status']}, {row['message']}")
         return float(row["median_ms"]), int(row["rounds"])

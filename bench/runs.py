@@ -147,9 +147,14 @@ def load_pooled(paths: list[Path]) -> Run:
                pd.concat([run.replicates for run in loaded], ignore_index=True), label)
 
 
+def read_rows(path: Path) -> pd.DataFrame:
+    """Every row of a run file, whatever its status, in the current schema."""
+    return migrate(_read_csv(path), path)
+
+
 def load(path: Path) -> Run:
     """Reads and checks a run file and its samples file."""
-    frame = migrate(_read_csv(path), path)
+    frame = read_rows(path)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
