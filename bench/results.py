@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 STATUSES = ("ok", "skipped", "error", "oom")
+# The figures derived from a case's timed rounds: a case that failed has none of them.
+MEASURED_RATES = ("samples_per_s", "gflops_per_s", "energy_j", "samples_per_j", "scaling_efficiency")
 # A percentile is reported only when the rounds can bound it. With n rounds, the
 # chance that the slowest one lies above the true p-th percentile is 1 - p**n;
 # asking for 95% gives n >= ln(0.05) / ln(p) (Wilks' rule for order statistics):
@@ -106,7 +108,7 @@ class CaseResult:
     def clear_measurements(self) -> None:
         """Empties everything measured: a case that failed in a later pass has no figures to stand on."""
         self.latency = LatencyStats.empty()
-        for name in ("samples_per_s", "gflops_per_s", "energy_j", "samples_per_j", "scaling_efficiency"):
+        for name in MEASURED_RATES:
             setattr(self, name, math.nan)
 
     def flat(self) -> dict:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
-from bench.results import CaseResult, LatencyStats, rounds_needed
+from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_needed
 
 # 1: files without the column (before 2026-11-27). 2: + schema_version; percentiles the
 # rounds cannot support, CPU rows' tf32 and failed cases' rates are left empty.
@@ -40,7 +40,6 @@ KEY_COLUMNS = ("run_id", *CASE_KEY)
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
 NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
 SAMPLES_SUFFIX = ".samples.csv"
-MEASURED_RATES = ("samples_per_s", "gflops_per_s", "energy_j", "samples_per_j")
 _RUN_NAME = re.compile(r"(?P<stamp>\d{8}T\d{6}Z)?.*?(?:-(?P<suffix>\d+))?")
 
 
