@@ -69,10 +69,13 @@ def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, p
                    f"--devices={device_name}", f"--backend={backend_name}", f"--profile={profile}",
                    f"--results-dir={results}"]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        written = list(Path(results).glob("*.csv"))
-        if done.returncode != 0 or not written:
-            raise RuntimeError(f"the benchmark session failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        row = runs.read_rows(runs.list_runs(Path(results))[-1]).iloc[0]
+        try:
+            if done.returncode != 0:
+                raise runs.RunFileError(f"exit code {done.returncode}")
+            row = runs.read_rows(runs.resolve(results)).iloc[0]
+        except runs.RunFileError as error:
+            raise RuntimeError(f"the benchmark session failed ({error}):\n"
+                               f"{done.stdout[-2000:]}{done.stderr[-2000:]}") from None
         if row["status"] != "ok":  # e.g. a GPU that is not there: skipped, nothing timed
             raise OptionError(f"{model_name} {mode} on {device_name} was not timed: {row['status']}, {row['message']}")
         return float(row["median_ms"]), int(row["rounds"])
