@@ -82,7 +82,8 @@ def _comma_list(text: str, option: str) -> list[str]:
     return list(dict.fromkeys(items))  # drop repeats, keep order
 
 
-def _choices(option: str, accepted):
+def choice_list(option: str, accepted):
+    """The parser of a comma list for `option` whose items are all in `accepted`."""
     def parse(text):
         values = _comma_list(text, option)
         for value in values:
@@ -126,6 +127,13 @@ def parse_devices(text: str) -> tuple[str, ...]:
     return tuple(devices)
 
 
+def parse_one_device(text: str) -> str:
+    """One device by name: cpu or gpu:N."""
+    if text != "cpu" and not re.fullmatch(r"gpu:\d+", text):
+        raise OptionError(f"--device: {text!r} is not one device; accepted: cpu, gpu:N")
+    return text
+
+
 def parse_one(option: str, accepted):
     def parse(text):
         if text not in accepted:
@@ -134,11 +142,17 @@ def parse_one(option: str, accepted):
     return parse
 
 
-def parse_passes(text: str) -> int:
-    values = _positive_integers(text, "--passes", "5")
-    if len(values) != 1:
-        raise OptionError(f"--passes: {text!r} is not one positive integer; give e.g. 5")
-    return values[0]
+def positive_integer(option: str, example: str):
+    """The parser of one positive integer for `option` (`example` is shown when the value is refused)."""
+    def parse(text: str) -> int:
+        values = _positive_integers(text, option, example)
+        if len(values) != 1:
+            raise OptionError(f"{option}: {text!r} is not one positive integer; give e.g. {example}")
+        return values[0]
+    return parse
+
+
+parse_passes = positive_integer("--passes", "5")
 
 
 def parse_replicas(text: str) -> tuple[int, ...]:
@@ -168,7 +182,7 @@ class Option:
 OPTIONS = (
     Option("--models", "NAMES", "all", parse_models,
            f"comma list of models, or all (default: all). Known: {', '.join(models.names())}"),
-    Option("--modes", "MODES", ",".join(MODES), _choices("--modes", MODES),
+    Option("--modes", "MODES", ",".join(MODES), choice_list("--modes", MODES),
            "comma list of infer (compiled forward pass), predict (model.predict), "
            "train (one training step) (default: all three)"),
     Option("--batch-sizes", "SIZES", None, parse_batch_sizes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import backends, runs
+from bench import backends, store
 from bench.options import OPTIONS, HarnessConfig, OptionError
 from bench.session import BenchSession
 
@@ -25,7 +25,15 @@ def pytest_addoption(parser):
             group.addoption(option.flag, metavar=option.metavar, default=None, help=option.help)
 
 
+# pytest-benchmark's table, unless the command line sets these: a group per model, the
+# columns that fit 120 characters, names without the "test_" prefix.
+BENCHMARK_TABLE = {"benchmark_group_by": ("--benchmark-group-by", "group"),
+                   "benchmark_columns": ("--benchmark-columns", ["min", "median", "iqr", "rounds"]),
+                   "benchmark_name": ("--benchmark-name", "short")}
+
+
 def pytest_configure(config):
+    _set_benchmark_table(config)
     try:
         harness_config = HarnessConfig.from_values({o.dest: config.getoption(o.dest) for o in OPTIONS})
     except OptionError as error:
@@ -41,8 +49,16 @@ def pytest_configure(config):
                                 "data-parallel training; give --replicas")
     if harness_config.replicas:  # before the backend starts: it reads the logical CPU split then
         _prepare_replicas(session, processes)
-    if harness_config.require_gpu and session.gpu_count() == 0:  # imports Keras, as --replicas does
+    if harness_config.require_gpu and session.plan.gpu_count() == 0:  # imports Keras, as --replicas does
         raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
+
+
+def _set_benchmark_table(config) -> None:
+    """Runs before pytest-benchmark's own pytest_configure (a trylast hook), which reads these."""
+    given = config.invocation_params.args
+    for dest, (flag, value) in BENCHMARK_TABLE.items():
+        if hasattr(config.option, dest) and not any(str(arg).startswith(flag) for arg in given):
+            setattr(config.option, dest, value)
 
 
 def _prepare_replicas(session: BenchSession, processes: int) -> None:
@@ -60,7 +76,7 @@ def _prepare_replicas(session: BenchSession, processes: int) -> None:
             backend.join_processes()
     except (backends.DataParallelUnsupported, backends.MultiProcessUnsupported) as error:
         raise pytest.UsageError(str(error)) from None
-    capacity, device = session.replica_capacity() * processes, session.replica_device()
+    capacity, device = session.plan.replica_capacity() * processes, session.plan.replica_device()
     if wanted > capacity:
         what = f"{capacity} GPU(s)" if device.is_gpu else f"{capacity} usable CPU core(s), one per replica"
         raise pytest.UsageError(f"--replicas: {wanted} is more than the devices present ({what}); "
@@ -68,24 +84,38 @@ def _prepare_replicas(session: BenchSession, processes: int) -> None:
 
 
 def pytest_generate_tests(metafunc):
+    """Each suite (bench/test_*.py) gets the plan's cases of the modes it names in SUITE_MODES."""
     if "bench_case" in metafunc.fixturenames:
         session = metafunc.config.stash[SESSION]
-        passes = session.timed_passes()
+        modes = metafunc.module.SUITE_MODES
+        passes = [(case, number) for case, number in session.plan.timed_passes() if case.mode in modes]
         session.collected = True
         metafunc.parametrize("bench_case", passes,
                              ids=[case.id if number == 1 else f"{case.id}-pass{number}" for case, number in passes])
 
 
 def pytest_collection_modifyitems(config, items):
-    """Once the benchmark cases are known, and before any model is built: a run that could not be
-    written must not be measured. (Checked here, not at configure, so that `pytest tests/` leaves
-    the results directory alone.)"""
-    measuring = not config.getoption("benchmark_disable", False)
-    if measuring and any("bench_case" in getattr(item, "fixturenames", ()) for item in items):
+    """Puts the benchmark cases in the plan's order across the suites (pass 1 of every case, then
+    pass 2, ...), drops a suite that has no case, and checks that the run can be written before any
+    model is built. (Checked here, not at configure, so that `pytest tests/` leaves the results
+    directory alone.)"""
+    cases = [item for item in items if "bench_case" in getattr(item, "fixturenames", ())]
+    if not cases:
+        return
+    empty = [item for item in cases if not hasattr(item, "callspec")]  # pytest's "empty parameter set" item
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+    order = {step: index for index, step in enumerate(config.stash[SESSION].plan.timed_passes())}
+    timed = sorted((item for item in cases if hasattr(item, "callspec")),
+                   key=lambda item: order[item.callspec.params["bench_case"]])
+    slots, benchmark_items = iter(timed), {id(item) for item in cases}
+    items[:] = [item if id(item) not in benchmark_items else next(slots)
+                for item in items if hasattr(item, "callspec") or id(item) not in benchmark_items]
+    if timed and not config.getoption("benchmark_disable", False):
         session = config.stash[SESSION]
         try:
-            runs.check_writable(session.config.results_dir)
-        except runs.RunFileError as error:
+            store.check_writable(session.config.results_dir)
+        except store.RunFileError as error:
             session.collected = False  # nothing will run: no end-of-run summary either
             raise pytest.UsageError(f"--results-dir: {error}") from None
 
@@ -100,6 +130,7 @@ def pytest_sessionfinish(session):
         session.config.stash[SESSION].finish()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: ours is the last thing on screen
 def pytest_terminal_summary(terminalreporter, config):
     if SESSION in config.stash:
         lines = config.stash[SESSION].summary_lines()

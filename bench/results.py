@@ -1,6 +1,6 @@
 """One row of a run: a case's settings, its latency statistics and the rates derived from them.
 
-The files a run is written to, and how they are read back, belong to bench/runs.py.
+The files a run is written to, and how they are read back, belong to bench/store/.
 """
 
 from __future__ import annotations
@@ -61,18 +61,18 @@ class LatencyStats:
         return cls(0, *(math.nan,) * 7)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CaseResult:
-    """One row of the run CSV: a case's settings and what was measured."""
+    """One row of the run CSV: a case's settings and what was measured (the fields' order is the columns')."""
 
     device: str
-    device_name: str
+    device_name: str = ""
     model: str
-    params: int
+    params: int = 0
     mode: str
     batch_size: int
     precision: str
-    jit_compile: str
+    jit_compile: str = ""  # "on" / "off", from the compiled model
     status: str
     message: str = ""
     latency: LatencyStats = LatencyStats.empty()

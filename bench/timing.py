@@ -2,7 +2,8 @@
 
 The timed call is the mode's step followed by the backend's synchronize, and
 every step returns its outputs as host (numpy) values, so the clock stops only
-when the device has finished. Memory is tracked by small context managers.
+when the device has finished. What else is measured around the rounds (memory,
+energy) is in bench.meters.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-
-import psutil
 
 from bench.options import Profile
 
@@ -26,75 +25,9 @@ MODE_STEPS = {
 }
 
 
-class HostMemory:
-    """Peak resident set size of this process, sampled after each call."""
-
-    def __init__(self):
-        self._process = psutil.Process()
-        self.peak_mb = 0.0
-
-    def __enter__(self):
-        self.sample()
-        return self
-
-    def sample(self, *_, **__):
-        self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
-
-    def __exit__(self, *exc):
-        self.sample()
-
-
-class DeviceMemory:
-    """Peak device memory over the case, where the backend reports it."""
-
-    def __init__(self, backend, device):
-        self._backend, self._device = backend, device
-        self.peak_mb = None
-
-    def __enter__(self):
-        self._backend.reset_peak_memory(self._device)
-        return self
-
-    def __exit__(self, *exc):
-        self.peak_mb = self._backend.peak_memory_mb(self._device)
-
-
-class DeviceEnergy:
-    """Energy a GPU drew over the timed rounds, from NVML's cumulative counter (nvidia-ml-py).
-
-    `joules` stays None on the CPU, without nvidia-ml-py or an NVIDIA driver, and on
-    GPUs older than Volta, which have no such counter. NVML numbers GPUs as CUDA
-    does unless CUDA_VISIBLE_DEVICES reorders them.
-    """
-
-    def __init__(self, device):
-        self.joules = None
-        self._nvml = self._handle = None
-        if not device.is_gpu:
-            return
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(device.name.split(":")[1]))
-            pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)  # raises where unsupported
-            self._nvml = pynvml
-        except Exception:  # ImportError, or NVMLError for no driver / no counter: no energy figure
-            self._handle = None
-
-    def __enter__(self):
-        if self._nvml:
-            self._start_mj = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        if self._nvml:
-            self.joules = (self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) - self._start_mj) / 1e3
-
-
-# A later pass re-warms a case before timing it: right after other cases ran, a 1 ms
-# step's first call took 1.6x its usual time, a 30 ms step's 1.14x, a 70 ms step's
-# 1.01x (2-core CPU, TensorFlow). Steps longer than this need no re-warming.
+# A later pass re-warms a case before timing it: right after other cases ran, a short
+# step's first calls are slow again (caches and thread pools went to other cases;
+# docs/measurements.md). Steps longer than this need no re-warming.
 REWARM_S = 0.05
 
 
@@ -136,11 +69,19 @@ def rewarm(call, step_s: float) -> int:
     return calls
 
 
-def timed_rounds(call, *, rounds: int, benchmark, after_round=None, rounds_meter=None) -> list[float]:
-    """`rounds` timed calls through pytest-benchmark's `pedantic`, one call per round.
+def timed_rounds(call, *, rounds: int, benchmark, after_round=None, rounds_meter=None, table_row=None) -> list[float]:
+    """`rounds` timed calls through pytest-benchmark's `pedantic`, one call per round; returns their seconds.
 
     `rounds_meter` is a context manager that measures the timed rounds alone (e.g. energy).
+    `table_row` is pytest-benchmark's row of the case's first pass (its `benchmark.stats`):
+    a later pass's rounds join it and leave their own row empty, which pytest-benchmark
+    leaves out, so that its table and JSON hold one row per case with all of its rounds.
     """
     with rounds_meter or contextlib.nullcontext():
         benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0, teardown=after_round)
-    return list(benchmark.stats.stats.data)
+    seconds = list(benchmark.stats.stats.data)
+    if table_row is not None and table_row is not benchmark.stats:
+        # A fresh attribute dict also drops any statistic pytest-benchmark cached from the old data.
+        table_row.stats.__dict__ = {"data": [*table_row.stats.data, *seconds]}
+        benchmark.stats.stats.data.clear()
+    return seconds

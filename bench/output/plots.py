@@ -1,46 +1,14 @@
-"""`python -m bench report [RUN.csv ... | DIR ...] --out DIR`: the runs as plots.
-
-Writes DIR/report.md, a self-contained DIR/report.html (images embedded) and
-the PNG plots: throughput against batch size, latency at batch 1 (p50/p90/p99),
-GPU/CPU (or backend/backend) speedup heatmaps, efficiency against the machine's
-measured matmul peak, and the hardware and software of each run. A directory
-stands for every run in it. The files are written to a hidden folder first and
-moved into DIR only when all exist, so a failed report leaves nothing behind.
-Exit codes: 0 written, 2 bad input.
-"""
+"""The report's plots, and the tables behind them (all from a frame of ok cases)."""
 
 from __future__ import annotations
-
-import base64
-import html
-import shutil
-import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench import runs
 from bench.results import rounds_needed, supported_percentile
-from bench.runs import RunFileError
+from bench.store import KEY_COLUMNS
 
 MODES_PLOTTED = ("infer", "train")
-RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "cores", "ram_gb": "RAM (GiB)",
-             "gpus": "GPU", "backend": "backend", "backend_version": "version", "keras_version": "Keras",
-             "calibration_matmul_gflops": "matmul peak (GFLOP/s)"}
-
-
-def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Every ok case of the runs named (a directory: all of its runs), and their samples."""
-    files = []
-    for text in paths:
-        path = Path(text)
-        files += runs.list_runs(path) if path.is_dir() else [runs.resolve(text)]
-    loaded = [runs.load(path) for path in files]
-    cases = pd.concat([run.cases for run in loaded], ignore_index=True)
-    samples = [run.samples for run in loaded if run.samples is not None]
-    return cases, (pd.concat(samples, ignore_index=True) if samples else None)
 
 
 def series_label(cases: pd.DataFrame) -> pd.Series:
@@ -83,7 +51,7 @@ def latency_percentiles(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd
     out = rows[["model", "series", "median_ms", "p90_ms", "p99_ms"]].rename(
         columns={"median_ms": "p50", "p90_ms": "p90", "p99_ms": "p99"}).reset_index(drop=True)
     if samples is not None:
-        key = list(runs.KEY_COLUMNS)
+        key = list(KEY_COLUMNS)
         for i, (_, case) in enumerate(rows.iterrows()):
             mask = np.logical_and.reduce([samples[c] == case[c] for c in key])
             ms = samples.loc[mask, "seconds"].to_numpy() * 1e3
@@ -220,16 +188,6 @@ def plot_scaling(cases: pd.DataFrame):
     return fig
 
 
-def run_table(cases: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: the machine and software."""
-    gpus = (cases[cases["device"] != "cpu"].groupby("run_id")["device_name"]
-            .agg(lambda names: ", ".join(sorted(set(names)))))
-    table = cases.drop_duplicates("run_id").set_index("run_id", drop=False)
-    table["gpus"] = gpus.reindex(table.index).fillna("none")
-    table = table[[c for c in RUN_TABLE if c in table.columns]].rename(columns=RUN_TABLE)
-    return table.sort_values(["host", "run"]).reset_index(drop=True)
-
-
 def figures(all_cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple[str, str, object]]:
     """(file name, caption, Figure) for every plot the runs allow."""
     made = []
@@ -247,85 +205,3 @@ def figures(all_cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple
     if not efficiency(cases).empty:
         made.append(("efficiency.png", "Efficiency against the measured matmul peak", plot_efficiency(cases)))
     return made
-
-
-def write_report(paths: list[str], out: Path) -> Path:
-    """Writes the report of the runs at `paths` into `out`; returns report.html's path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cases, samples = load(paths)
-    plots = figures(cases, samples)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
-    try:
-        for name, _, fig in plots:
-            fig.savefig(staging / name, dpi=110)
-            plt.close(fig)
-        hosts = run_table(cases)
-        (staging / "report.md").write_text(_markdown(hosts, plots))
-        (staging / "report.html").write_text(_html(hosts, plots, staging))
-        # The pages last: until they are in place, out/ holds no report that looks complete.
-        for name in [name for name, _, _ in plots] + ["report.md", "report.html"]:
-            (staging / name).replace(out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out / "report.html"
-
-
-def _markdown(hosts, plots) -> str:
-    lines = ["# Benchmark report", "", "## Runs", "", _markdown_table(hosts), ""]
-    for name, caption, _ in plots:
-        lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
-    return "\n".join(lines)
-
-
-def _markdown_table(table: pd.DataFrame) -> str:
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def _cell(value) -> str:
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
-
-
-def _html(hosts, plots, folder: Path) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title>",
-             "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #bbb;padding:4px 8px}img{max-width:100%}</style></head><body>",
-             "<h1>Benchmark report</h1><h2>Runs</h2>",
-             hosts.to_html(index=False, float_format=lambda v: f"{v:.1f}", escape=True)]
-    for name, caption, _ in plots:
-        data = base64.b64encode((folder / name).read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(caption)}' "
-                     f"src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def main(argv=None) -> int:
-    from bench.compare import OneLineParser
-
-    parser = OneLineParser(prog="python -m bench report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="*", default=["results"], metavar="RUN",
-                        help="run CSVs or directories of runs (default: results)")
-    parser.add_argument("--out", default="report", metavar="DIR", help="where to write the report (default: report)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return 2 if exit_.code else 0
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        print(f"error: --out: {args.out!r} exists and is not a directory", file=sys.stderr)
-        return 2
-    try:
-        page = write_report(args.runs, out)
-    except RunFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"report: {page}")
-    return 0

@@ -1,0 +1,68 @@
+"""Everything that differs between Keras backends, in one place: one module per backend.
+
+Each backend class (base.Backend) answers the same questions: which GPUs are
+there, how to put an array on a device, how to wait for a device, how much
+device memory a case peaked at, whether an exception is an out-of-memory, and
+which data-parallel engine it has. The rest of the harness asks `active()` and
+never tests a backend's name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from bench.backends.base import (
+    PROCESSES_VARIABLE,
+    Backend,
+    DataParallelUnsupported,
+    Device,
+    MultiProcessUnsupported,
+)
+from bench.backends.jax import JaxBackend
+from bench.backends.tensorflow import TensorFlowBackend
+from bench.backends.torch import TorchBackend
+
+__all__ = ["BACKENDS", "BACKEND_NAMES", "INSTALL_HINTS", "PROCESSES_VARIABLE", "Backend", "DataParallelUnsupported",
+           "Device", "MultiProcessUnsupported", "active", "is_installed", "requested", "requested_processes",
+           "select"]
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (TensorFlowBackend(), JaxBackend(), TorchBackend())}
+BACKEND_NAMES = tuple(BACKENDS)
+# The command that installs each backend, for one missing from this machine.
+INSTALL_HINTS = {name: backend.install_hint for name, backend in BACKENDS.items()}
+
+
+def select(name: str) -> None:
+    """Chooses the Keras backend for this process; must run before Keras is imported."""
+    os.environ["KERAS_BACKEND"] = name
+    # TensorFlow's C++ start-up chatter buries the results; users can set it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def requested() -> str:
+    """The backend KERAS_BACKEND asks for (Keras' default: tensorflow)."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def active() -> Backend:
+    """The backend Keras runs on in this process (imports Keras)."""
+    import keras
+
+    return BACKENDS[keras.backend.backend()]
+
+
+def is_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def requested_processes() -> int:
+    """How many processes the launch asked for through Keras' variable (1 when unset).
+
+    Raises:
+        ValueError: one line naming the bad value, when it is not a positive integer.
+    """
+    text = os.environ.get(PROCESSES_VARIABLE, "1").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{PROCESSES_VARIABLE}: {text!r} is not a positive integer")
+    return int(text)

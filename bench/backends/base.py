@@ -1,0 +1,130 @@
+"""What every backend answers: the Backend base class, the Device it measures on, and its errors.
+
+Keras (and the backend library) are imported only inside the methods, after
+the plugin has set KERAS_BACKEND.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.metadata
+from dataclasses import dataclass
+
+_OOM_MARKERS = ("RESOURCE_EXHAUSTED", "ResourceExhausted", "out of memory", "OutOfMemory", "OOM when allocating")
+
+
+class DataParallelUnsupported(RuntimeError):
+    def __init__(self, backend_name):
+        super().__init__(f"--replicas: the {backend_name} backend has no data-parallel engine in this harness; "
+                         "use --backend tensorflow (tf.distribute) or jax (keras.distribution)")
+
+
+class MultiProcessUnsupported(RuntimeError):
+    def __init__(self, backend_name):
+        super().__init__(f"{PROCESSES_VARIABLE}: the {backend_name} backend cannot join several processes in this "
+                         "harness (Keras 3's train step fails under TensorFlow's MultiWorkerMirroredStrategy); "
+                         "use --backend jax")
+
+
+# Keras' own variables for a multi-process run (keras.distribution.initialize reads them).
+PROCESSES_VARIABLE = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device the harness measures on.
+
+    Args:
+        name: the harness's name: "cpu" or "gpu:N".
+        description: what the hardware is (GPU model, or the CPU's model).
+        memory_mb: the device's total memory, where known.
+    """
+
+    name: str
+    description: str
+    memory_mb: float | None = None
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name.startswith("gpu")
+
+    @property
+    def keras_name(self) -> str:
+        """The name `keras.device()` takes ("cpu:0" would break Keras' torch backend,
+        whose variables then leave the device scope as plain tensors)."""
+        return self.name
+
+
+class Backend(abc.ABC):
+    """The operations whose code differs per backend."""
+
+    name = ""
+    package = ""  # the distribution whose version is recorded
+    install_hint = ""  # the command that installs it
+
+    def version(self) -> str:
+        return importlib.metadata.version(self.package)
+
+    @abc.abstractmethod
+    def gpus(self) -> list[Device]:
+        """The GPUs this backend sees, as gpu:0, gpu:1, ..."""
+
+    @abc.abstractmethod
+    def to_device(self, array, device: Device):
+        """`array` (numpy) as a tensor resident on `device`."""
+
+    def device_scope(self, device: Device):
+        """The context in which Keras builds and runs on `device`."""
+        import keras
+
+        return keras.device(device.keras_name)
+
+    @abc.abstractmethod
+    def device_of(self, tensor) -> str:
+        """The harness name ("cpu", "gpu:N") of the device holding `tensor`."""
+
+    def synchronize(self, device: Device) -> None:
+        """Waits until `device` has finished all work queued on it."""
+
+    def reset_peak_memory(self, device: Device) -> None:
+        """Starts a new peak-memory window on `device`, where the backend can."""
+
+    def peak_memory_mb(self, device: Device) -> float | None:
+        """Peak memory allocated on `device` since the last reset, where reported."""
+        return None
+
+    @abc.abstractmethod
+    def tf32_enabled(self) -> bool:
+        """Whether float32 matmuls may run in TensorFloat-32 on a GPU that has it."""
+
+    @abc.abstractmethod
+    def set_tf32(self, enabled: bool) -> None:
+        """Allows or forbids TensorFloat-32 for float32 matmuls and convolutions."""
+
+    def split_cpu(self, count: int) -> None:
+        """Shows the CPU as `count` logical devices; must run before the backend starts."""
+        raise DataParallelUnsupported(self.name)
+
+    def join_processes(self) -> None:
+        """Joins the other processes of a multi-process run (Keras' KERAS_DISTRIBUTION_* variables)."""
+        raise MultiProcessUnsupported(self.name)
+
+    def process_index(self) -> int:
+        return 0
+
+    def agree(self, value):
+        """`value` as process 0 has it: in a multi-process run every process must make the same calls."""
+        return value
+
+    def data_parallel(self, count: int, *, on_gpu: bool):
+        """The backend's own data-parallel engine over `count` devices (GPUs, else logical CPUs)."""
+        raise DataParallelUnsupported(self.name)
+
+    def is_out_of_memory(self, error: BaseException) -> bool:
+        return isinstance(error, MemoryError) or any(m in str(error) for m in _OOM_MARKERS)
+
+
+
+
+def bytes_to_mb(value):
+    return None if value is None else value / 2**20

@@ -1,0 +1,98 @@
+"""The TensorFlow backend, and its data-parallel engine (tf.distribute.MirroredStrategy)."""
+
+from __future__ import annotations
+
+from bench.backends.base import Backend, Device
+
+
+class TensorFlowBackend(Backend):
+    name = package = "tensorflow"
+    install_hint = "pip install tensorflow-cpu   (GPU: pip install 'tensorflow[and-cuda]')"
+
+    def version(self) -> str:
+        import tensorflow as tf
+
+        return tf.__version__  # tensorflow, tensorflow-cpu and tf-nightly share the module
+
+    def gpus(self):
+        import tensorflow as tf
+
+        devices = []
+        for index, gpu in enumerate(tf.config.list_physical_devices("GPU")):
+            details = tf.config.experimental.get_device_details(gpu)
+            devices.append(Device(f"gpu:{index}", details.get("device_name", gpu.name)))
+        return devices
+
+    def to_device(self, array, device):
+        import tensorflow as tf
+
+        with tf.device(device.keras_name):
+            return tf.identity(tf.convert_to_tensor(array))
+
+    def tf32_enabled(self):
+        # tf.config.experimental's wrappers of these are absent from some builds (tensorflow-cpu 2.21).
+        from tensorflow.python.framework import config
+
+        return config.tensor_float_32_execution_enabled()
+
+    def set_tf32(self, enabled):
+        from tensorflow.python.framework import config
+
+        config.enable_tensor_float_32_execution(enabled)
+
+    def split_cpu(self, count):
+        import tensorflow as tf
+
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+    def data_parallel(self, count, *, on_gpu):
+        return _MirroredTraining([f"/{'gpu' if on_gpu else 'cpu'}:{i}" for i in range(count)])
+
+    def device_of(self, tensor):
+        kind, index = tensor.device.rsplit("/device:", 1)[-1].split(":")
+        return "cpu" if kind == "CPU" else f"gpu:{index}"
+
+    def synchronize(self, device):
+        if device.is_gpu:
+            from tensorflow.python.eager import context
+
+            context.async_wait()
+
+    def reset_peak_memory(self, device):
+        if device.is_gpu:
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats(device.name.upper())
+
+    def peak_memory_mb(self, device):
+        if not device.is_gpu:
+            return None
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info(device.name.upper())["peak"] / 2**20
+
+
+
+class _MirroredTraining:
+    """tf.distribute.MirroredStrategy: the global batch split across the replicas each step."""
+
+    def __init__(self, devices):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.strategy = tf.distribute.MirroredStrategy(devices)
+
+    def scope(self):
+        return self.strategy.scope()
+
+    def train_step(self, model, x, y):
+        # The strategy's own input path: a distributed dataset hands each replica its
+        # slice of the global batch, prefetched onto that replica's device.
+        dataset = self._tf.data.Dataset.from_tensors((x, y)).repeat()
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        # One plain step first: it creates the optimizer's and metrics' mirrored state,
+        # which the distributed step cannot create while it is being traced.
+        model.train_on_batch(x, y)
+        model.make_train_function(force=True)
+        return lambda: float(model.train_function(iterator)["loss"])  # the fetch waits for every replica

@@ -1,0 +1,59 @@
+"""The PyTorch backend (Keras runs it eagerly; no data-parallel engine here)."""
+
+from __future__ import annotations
+
+from bench.backends.base import Backend, Device
+
+
+class TorchBackend(Backend):
+    name = package = "torch"
+    install_hint = ("pip install torch   (CPU-only host: pip install torch --index-url "
+                    "https://download.pytorch.org/whl/cpu)")
+
+    def gpus(self):
+        import torch
+
+        return [Device(f"gpu:{i}", torch.cuda.get_device_name(i),
+                       torch.cuda.get_device_properties(i).total_memory / 2**20)
+                for i in range(torch.cuda.device_count())]
+
+    def _torch_device(self, device):
+        return device.name.replace("gpu", "cuda")
+
+    def to_device(self, array, device):
+        import torch
+
+        return torch.as_tensor(array).to(self._torch_device(device))
+
+    def tf32_enabled(self):
+        import torch
+
+        return bool(torch.backends.cuda.matmul.allow_tf32)
+
+    def set_tf32(self, enabled):
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+
+    def device_of(self, tensor):
+        return "cpu" if tensor.device.type == "cpu" else f"gpu:{tensor.device.index or 0}"
+
+    def synchronize(self, device):
+        if device.is_gpu:
+            import torch
+
+            torch.cuda.synchronize(self._torch_device(device))
+
+    def reset_peak_memory(self, device):
+        if device.is_gpu:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self._torch_device(device))
+
+    def peak_memory_mb(self, device):
+        if not device.is_gpu:
+            return None
+        import torch
+
+        return torch.cuda.max_memory_allocated(self._torch_device(device)) / 2**20

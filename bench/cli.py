@@ -1,0 +1,229 @@
+"""`python -m bench COMMAND`: the harness's command-line tools, as one argparse program.
+
+    compare   did the candidate run get slower than the baseline? (--by: side-by-side views)
+    report    the runs as plots and pages
+    sweep     one `pytest bench/` session per Keras backend
+    overhead  does the harness add anything to what it measures?
+
+Exit codes: 0 done, 1 a regression (compare) or a failed session (sweep), 2 bad input.
+A bad input is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import models
+from bench import backends, store
+from bench.options import MODES, PROFILES, OptionError, choice_list, parse_one, parse_one_device, positive_integer
+from bench.output.tables import FORMATS, render
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option prints one line (no usage block) and exits 2."""
+
+    def error(self, message):
+        # A validator's message already names its option: "argument --x: --x: ..." becomes "--x: ...".
+        message = re.sub(r"^argument (\S+): \1: ", r"\1: ", message)
+        self.exit(2, f"error: {message}\n")
+
+
+def typed(parse):
+    """An option parser of bench.options (raising OptionError) as an argparse `type=`."""
+    def convert(text):
+        try:
+            return parse(text)
+        except OptionError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def parse_threshold(text: str) -> float:
+    """'10%' or '10' -> 0.10; a negative or non-numeric value is refused."""
+    number = str(text).strip().removesuffix("%")
+    try:
+        value = float(number)
+    except ValueError:
+        raise OptionError(f"--threshold: {text!r} is not a percentage; give e.g. 10%") from None
+    if not np.isfinite(value) or value < 0:
+        raise OptionError(f"--threshold: {text!r} is negative or not finite; give e.g. 10%")
+    return value / 100
+
+
+def parse_alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise OptionError(f"--alpha: {text!r} is not a probability between 0 and 1; give e.g. 0.01")
+    return value
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    _add_compare(commands.add_parser("compare", help="baseline against candidate, or side by side (--by)"))
+    _add_report(commands.add_parser("report", help="plots and pages of runs"))
+    _add_sweep(commands.add_parser("sweep", help="one benchmark session per Keras backend"))
+    _add_overhead(commands.add_parser("overhead", help="the harness's median against a bare timing loop"))
+    return parser
+
+
+def _add_compare(parser):
+    parser.description = ("BASELINE CANDIDATE: each a run CSV or a results directory (its newest run). "
+                          "--by device RUN: GPU/CPU speedup within one run; --by backend|host RUN...: "
+                          "the same cases side by side. Exit 1 when a case got slower.")
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run CSVs or results directories")
+    parser.add_argument("--by", choices=("device", "backend", "host"), default=None,
+                        help="side-by-side views instead of baseline against candidate")
+    parser.add_argument("--baseline-run", metavar="RUN_ID", help="pick this run in the BASELINE directory")
+    parser.add_argument("--candidate-run", metavar="RUN_ID", help="pick this run in the CANDIDATE directory")
+    parser.add_argument("--runs", type=typed(positive_integer("--runs", "3")), default=1, metavar="N",
+                        dest="runs_per_side", help="pool the newest N runs of each directory (default: 1); "
+                        "repeated runs a side add every run's passes to the replicates")
+    parser.add_argument("--threshold", type=typed(parse_threshold), default=0.10, metavar="PERCENT",
+                        help="smallest change of the median that counts (default: 10%%)")
+    parser.add_argument("--alpha", type=typed(parse_alpha), default=0.01, metavar="P",
+                        help="chance of any false alarm over all the cases (Holm-adjusted; default: 0.01)")
+    parser.add_argument("--normalize", action="store_true",
+                        help="divide each run's times by its own calibration workload's time")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.set_defaults(handler=compare)
+
+
+def _add_report(parser):
+    parser.description = "Writes report.md, a self-contained report.html and the PNG plots of the runs."
+    parser.add_argument("runs", nargs="*", default=["results"], metavar="RUN",
+                        help="run CSVs or directories of runs (a directory: every run in it; default: results)")
+    parser.add_argument("--out", default="report", metavar="DIR", help="where to write the report (default: report)")
+    parser.set_defaults(handler=report)
+
+
+def _add_sweep(parser):
+    parser.description = ("One `pytest bench/` session per backend (Keras fixes its backend per process); "
+                          "pytest's arguments go after --. Exit 1 when a session failed.")
+    parser.add_argument("--backends", type=typed(choice_list("--backends", backends.BACKEND_NAMES)),
+                        default=backends.BACKEND_NAMES, help="comma list of tensorflow, jax, torch (default: all three)")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="arguments for each session")
+    parser.set_defaults(handler=sweep)
+
+
+def _add_overhead(parser):
+    parser.description = ("Times one case alternately through a real `pytest bench/` session and a bare loop "
+                          "over the same compiled call, each in a fresh process; prints the median pair ratio.")
+    parser.add_argument("--model", type=typed(parse_one("--model", tuple(models.names()))), default="mnist_cnn",
+                        help="one model (default: mnist_cnn)")
+    parser.add_argument("--mode", type=typed(parse_one("--mode", tuple(m for m in MODES if m != "predict"))),
+                        default="infer", help="infer or train (default: infer)")
+    parser.add_argument("--batch-size", type=typed(positive_integer("--batch-size", "32")), default=32,
+                        help="a positive integer (default: 32)")
+    parser.add_argument("--device", type=typed(parse_one_device), default="cpu", help="cpu or gpu:N (default: cpu)")
+    parser.add_argument("--backend", type=typed(parse_one("--backend", backends.BACKEND_NAMES)), default=None,
+                        help="tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--repeats", type=typed(positive_integer("--repeats", "5")), default=5,
+                        help="harness/bare pairs to alternate (default: 5)")
+    parser.add_argument("--profile", type=typed(parse_one("--profile", tuple(PROFILES))), default="full",
+                        help="the harness profile (default: full, for many rounds)")
+    parser.add_argument("--bare-loop-rounds", type=typed(positive_integer("rounds", "100")), default=None,
+                        help=argparse.SUPPRESS)  # the child process's job
+    parser.set_defaults(handler=overhead)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            after = "; pytest's arguments go after --" if args.command == "sweep" else ""
+            parser.error(f"unknown argument {unknown[0]!r}{after}")
+    except SystemExit as exit_:  # the parser printed its one line (or the help)
+        return 2 if exit_.code else 0
+    try:
+        return args.handler(args)
+    except (store.RunFileError, OptionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def compare(args) -> int:
+    from bench.analysis import gate, stats, views
+
+    if args.by == "device":
+        if len(args.runs) != 1:
+            raise store.RunFileError(f"--by device takes one run; got {len(args.runs)}")
+        print(render(views.by_device(store.load(store.resolve(args.runs[0]))), args.format))
+        return 0
+    if args.by in ("backend", "host"):
+        loaded = [store.load(store.resolve(text)) for text in args.runs]
+        print(render(views.side_by_side(loaded, args.by), args.format))
+        return 0
+    if len(args.runs) != 2:
+        raise store.RunFileError(f"compare takes BASELINE and CANDIDATE; got {len(args.runs)} runs "
+                                 "(use --by backend or --by host for more)")
+    if args.runs_per_side > 1 and (args.baseline_run or args.candidate_run):
+        raise store.RunFileError("--runs pools a directory's newest runs: it cannot be combined with a named run")
+    if args.runs_per_side == 1:
+        baseline = store.load(store.resolve(args.runs[0], args.baseline_run))
+        candidate = store.load(store.resolve(args.runs[1], args.candidate_run))
+    else:
+        baseline = store.load_pooled(store.resolve_many(args.runs[0], args.runs_per_side))
+        candidate = store.load_pooled(store.resolve_many(args.runs[1], args.runs_per_side))
+    table, noise = gate.compare_runs(baseline, candidate, threshold=args.threshold, alpha=args.alpha,
+                                     normalize=args.normalize)
+    if baseline.samples is None or candidate.samples is None:
+        absent = [r.path.name for r in (baseline, candidate) if r.samples is None]
+        print(f"note: no samples file for {', '.join(absent)}: verdicts use the summary columns "
+              "(Welch's t-test on mean, stddev and rounds) instead of the raw samples")
+    slower = table[table["verdict"] == stats.SLOWER]
+    if args.format == "csv":
+        print(render(table, "csv"))
+        return 1 if not slower.empty else 0
+    print(f"baseline {baseline.run_id} | candidate {candidate.run_id} | threshold {args.threshold:.0%} | "
+          f"alpha {args.alpha}" + (" | normalized by calibration" if args.normalize else ""))
+    print(noise)
+    print(render(table, args.format, digits={"p_value": 4}))
+    print(", ".join(f"{count} {verdict}" for verdict, count in table["verdict"].value_counts().items()))
+    if not slower.empty:
+        print("slower: " + "; ".join(f"{r.model} {r.mode} b{r.batch_size} {r.device} x{r.ratio:.2f}"
+                                     for r in slower.itertuples()))
+    return 1 if not slower.empty else 0
+
+
+def report(args) -> int:
+    from bench.output.report import write_report
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out: {args.out!r} exists and is not a directory")
+    print(f"report: {write_report(args.runs, out)}")
+    return 0
+
+
+def sweep(args) -> int:
+    from bench.sweep import sweep as run_sweep
+
+    if any(a == "--backend" or a.startswith("--backend=") for a in args.pytest_args):
+        raise OptionError("--backend after --: the sweep sets each backend itself; use --backends")
+    return run_sweep(args.backends, args.pytest_args)
+
+
+def overhead(args) -> int:
+    from bench import overhead as check
+
+    backend_name = args.backend or parse_one("KERAS_BACKEND", backends.BACKEND_NAMES)(backends.requested())
+    backends.select(backend_name)
+    if args.bare_loop_rounds:
+        print(check.bare_median_ms(args.model, args.mode, args.batch_size, args.device, args.bare_loop_rounds))
+        return 0
+    check.measure_overhead(args.model, args.mode, args.batch_size, args.device, backend_name,
+                           profile=args.profile, repeats=args.repeats)
+    return 0

@@ -1,0 +1,57 @@
+"""The end-of-run summary of `pytest bench/`: a table of the cases that ran, then one line per kind
+of failure or skip, then where the run was written."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pandas as pd
+
+from bench.output.tables import render
+from bench.results import CaseResult, rounds_needed
+
+
+def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | None = None, report=None,
+                  nothing_timed: bool = False) -> list[str]:
+    """The summary's lines, with each GPU's speedup over the CPU where both ran.
+
+    Args:
+        results: the session's rows, in run order.
+        written: the store.WrittenRun, when the run was written.
+        unwritten: why the run could be written nowhere.
+        report: the report's page, or why there is none.
+        nothing_timed: cases were collected but none ran (e.g. --benchmark-disable).
+    """
+    ok = [r for r in results if r.status == "ok"]
+    lines = render(_case_table(ok), digits={"samples/s": 1, "first ms": 0}, missing="-").splitlines() if ok else []
+    others = Counter((r.status, r.message) for r in results if r.status != "ok")
+    for (status, message), count in others.items():
+        lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
+    if any(math.isnan(r.latency.p99_ms) for r in ok):
+        lines.append(f"p99 -: fewer than {rounds_needed(0.99)} rounds, too few to support a p99")
+    if written:
+        where = f"results: {written.run}  (samples: {written.samples.name})"
+        if written.refused:
+            where += f", in the fallback directory: could not write to {written.refused}"
+        lines.append(where)
+    if unwritten:
+        lines.append(f"results: NOT WRITTEN: {unwritten}")
+    if report:
+        lines.append(f"report: {report}")
+    elif nothing_timed:
+        lines.append("no case was timed (--benchmark-disable or nothing selected): no results file written")
+    return lines
+
+
+def _case_table(ok: list[CaseResult]) -> pd.DataFrame:
+    cpu = {(r.model, r.mode, r.batch_size): r for r in ok if r.device == "cpu"}
+    rows = []
+    for r in ok:
+        base = cpu.get((r.model, r.mode, r.batch_size))
+        speedup = base.latency.median_ms / r.latency.median_ms if r.device != "cpu" and base else math.nan
+        rows.append({"model": r.model, "mode": r.mode, "batch": r.batch_size, "device": r.device,
+                     "median ms": r.latency.median_ms, "samples/s": r.samples_per_s, "p99 ms": r.latency.p99_ms,
+                     "first ms": r.first_call_ms, "vs cpu": f"{speedup:.2f}x" if speedup == speedup else ""})
+    table = pd.DataFrame(rows)
+    return table if (table["vs cpu"] != "").any() else table.drop(columns="vs cpu")

@@ -1,0 +1,117 @@
+"""What a session will run: the devices present, the matrix of cases and the order of their passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench import backends
+from bench.backends import Device
+from bench.options import HarnessConfig
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measurement: a model, in a mode, on a device, at a batch size."""
+
+    model: str
+    mode: str
+    device: str
+    batch_size: int  # the global batch
+    replicas: int = 0  # 0: one device; N: data-parallel over N devices
+
+    @property
+    def latency_bound(self) -> bool:
+        """Batch-1 inference: where a serving system feels the tail, so it gets rounds enough for a p99."""
+        return self.mode == "infer" and self.batch_size == 1 and not self.replicas
+
+    @property
+    def id(self) -> str:
+        if self.replicas:
+            return f"{self.model}-{self.mode}-{self.device}-r{self.replicas}-b{self.batch_size // self.replicas}"
+        return f"{self.model}-{self.mode}-{self.device}-b{self.batch_size}"
+
+
+def device_table(backend) -> dict[str, Device]:
+    """The CPU and every GPU `backend` sees, by harness name."""
+    from bench.environment import cpu_model
+
+    return {"cpu": Device("cpu", cpu_model()), **{gpu.name: gpu for gpu in backend.gpus()}}
+
+
+class Plan:
+    """The cases the options select on the devices present, in run order.
+
+    Asking for the devices imports Keras: the plugin does so only once the backend is chosen.
+    """
+
+    def __init__(self, config: HarnessConfig):
+        self.config = config
+        self._devices: dict[str, Device] | None = None
+
+    def devices(self) -> dict[str, Device]:
+        """The devices present, by harness name."""
+        if self._devices is None:
+            self._devices = device_table(backends.active())
+        return self._devices
+
+    def gpu_count(self) -> int:
+        return sum(device.is_gpu for device in self.devices().values())
+
+    def requested_devices(self) -> list[str]:
+        """--devices expanded: "gpu" becomes every GPU present, or stays "gpu" (to be skipped)."""
+        present_gpus = [name for name, device in self.devices().items() if device.is_gpu]
+        expanded = []
+        for name in self.config.devices:
+            if name == "gpu":
+                expanded += present_gpus or ["gpu"]
+            else:
+                expanded.append(name)
+        return list(dict.fromkeys(expanded))
+
+    def replica_device(self) -> Device:
+        """Where data-parallel cases run: the GPUs if asked for and present, else the logical CPUs."""
+        gpus = [d for d in self.devices().values() if d.is_gpu]
+        if gpus and any(name.startswith("gpu") for name in self.config.devices):
+            return Device("gpu", ", ".join(sorted({d.description for d in gpus})))
+        return Device("cpu", f"logical devices on {self.devices()['cpu'].description}")
+
+    def replica_capacity(self) -> int:
+        """How many replicas the replica device can hold: one per GPU, or per usable CPU core."""
+        from bench.environment import usable_cores
+
+        return self.gpu_count() if self.replica_device().is_gpu else usable_cores()
+
+    def device_for(self, case: Case) -> Device:
+        """The device a case runs on (data-parallel cases: all of the replica device)."""
+        return self.replica_device() if case.replicas else self.devices()[case.device]
+
+    def cases(self) -> list[Case]:
+        """Every case in run order: grouped by model and device, so each model is built once."""
+        config = self.config
+        if config.replicas:
+            return [Case(model, "train", self.replica_device().name, per_replica * count, replicas=count)
+                    for model in config.models
+                    for count in config.replicas
+                    for per_replica in config.batch_sizes]
+        return [Case(model, mode, device, batch_size)
+                for model in config.models
+                for device in self.requested_devices()
+                for mode in config.modes
+                for batch_size in config.batch_sizes]
+
+    def timed_passes(self) -> list[tuple[Case, int]]:
+        """(case, pass number) in run order: pass 1 of every case, then pass 2 of every case, ...
+
+        Cases that will be skipped (their device is absent) get pass 1 only.
+        """
+        cases = self.cases()
+        later = [case for case in cases if case.replicas or not self.missing_device_reason(case.device)]
+        return [(case, 1) for case in cases] + [(case, n) for n in range(2, self.config.passes + 1) for case in later]
+
+    def missing_device_reason(self, name: str) -> str | None:
+        """Why a case on device `name` cannot run here, or None when the device is present."""
+        if name in self.devices():
+            return None
+        present = [n for n, d in self.devices().items() if d.is_gpu]
+        seen = f"sees only {', '.join(present)}" if present else "sees no GPU"
+        return f"{name} not present: the {self.config.backend} backend {seen}"

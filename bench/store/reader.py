@@ -1,0 +1,211 @@
+"""Reading runs back: finding a directory's runs, loading and checking a run and its samples.
+
+A directory stands for its newest run (by the time in its run id, then the
+`-N` suffix of runs in the same second) unless a run id is named.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.store.schema import (
+    CALIBRATION_COLUMNS,
+    CASE_KEY,
+    KEY_COLUMNS,
+    NUMERIC,
+    REQUIRED,
+    SAMPLES_SUFFIX,
+    RunFileError,
+    migrate,
+)
+
+_RUN_NAME = re.compile(r"(?P<stamp>\d{8}T\d{6}Z)?.*?(?:-(?P<suffix>\d+))?")
+
+
+@dataclass
+class Run:
+    path: Path
+    cases: pd.DataFrame  # the rows with status ok (pooled: one row per case over the runs)
+    samples: pd.DataFrame | None  # None when the samples file is absent
+    replicates: pd.DataFrame | None = None  # median_ms per case of each pass of each run (column `unit`)
+    label: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.label or str(self.cases["run_id"].iloc[0])
+
+    @property
+    def backends(self) -> list[str]:
+        return sorted(self.cases["backend"].unique())
+
+    def calibration_ms(self) -> float:
+        """The calibration workload's time (matmul + conv), for --normalize."""
+        columns = ["calibration_matmul_ms", "calibration_conv_ms"]
+        if any(c not in self.cases for c in columns) or self.cases[columns].isna().any().any():
+            raise RunFileError(f"{self.path}: no calibration figures ({', '.join(columns)}): "
+                               "--normalize needs runs recorded by a harness that calibrates")
+        row = self.cases.iloc[0]
+        return float(row["calibration_matmul_ms"] + row["calibration_conv_ms"])
+
+
+def list_runs(directory: Path) -> list[Path]:
+    """The run files of `directory`, oldest first; refuses a directory without one.
+
+    Ordered by the UTC time their run id starts with (else the file's time), then by
+    the `-N` suffix of later runs in the same second, then by the file's time. Empty
+    files (a run another process is writing) are left out.
+    """
+    found = [p for p in directory.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX) and p.stat().st_size]
+    if not found:
+        raise RunFileError(f"{directory}: no run files (<run_id>.csv) in this directory")
+    return sorted(found, key=_run_order)
+
+
+def _run_order(path: Path) -> tuple[str, int, int]:
+    match = _RUN_NAME.fullmatch(path.stem)
+    modified = path.stat().st_mtime_ns
+    stamp = match["stamp"] or pd.Timestamp(modified, unit="ns", tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    return stamp, int(match["suffix"] or 1), modified
+
+
+def resolve(text: str, run_id: str | None = None) -> Path:
+    """The run file `text` names: a file, or a directory's newest run (or its `run_id`)."""
+    path = Path(text)
+    if not path.exists():
+        raise RunFileError(f"{text}: no such file or directory")
+    if path.is_file():
+        if run_id:
+            raise RunFileError(f"{text}: a run id ({run_id}) picks a run in a directory, not in a file")
+        return path
+    if run_id:
+        chosen = path / f"{run_id}.csv"
+        if not chosen.is_file():
+            raise RunFileError(f"{text}: no run {run_id!r} in this directory")
+        return chosen
+    return list_runs(path)[-1]
+
+
+def resolve_many(text: str, count: int) -> list[Path]:
+    """The newest `count` runs of the directory `text` (or the file `text` when count is 1)."""
+    if count == 1:
+        return [resolve(text)]
+    path = Path(text)
+    if not path.is_dir():
+        raise RunFileError(f"{text}: --runs {count} needs a directory of runs, not a file")
+    found = list_runs(path)
+    if len(found) < count:
+        raise RunFileError(f"{text}: {len(found)} run(s) in this directory; --runs asks for {count}")
+    return found[-count:]
+
+
+def load_pooled(paths: list[Path]) -> Run:
+    """Several runs of the same code as one side of a comparison.
+
+    Each case's median is the geometric mean of its run medians; the raw samples
+    and the replicates (each run's passes) are pooled.
+    """
+    loaded = [load(path) for path in paths]
+    if len(loaded) == 1:
+        return loaded[0]
+    per_run = pd.concat([run.cases for run in loaded], ignore_index=True)
+    key = list(CASE_KEY)
+    pooled = per_run.groupby(key, sort=False).agg(
+        run_id=("run_id", "first"), host=("host", "first"), status=("status", "first"),
+        median_ms=("median_ms", lambda v: float(np.exp(np.log(v).mean()))), mean_ms=("mean_ms", "mean"),
+        stddev_ms=("stddev_ms", lambda v: float(np.sqrt((v**2).mean()))), rounds=("rounds", "sum"),
+        **{c: (c, "mean") for c in CALIBRATION_COLUMNS if c in per_run.columns},
+    ).reset_index()
+    samples = [run.samples for run in loaded]
+    label = f"{loaded[0].run_id} .. {loaded[-1].run_id} ({len(loaded)} runs)"
+    return Run(paths[-1], pooled, None if any(s is None for s in samples) else pd.concat(samples),
+               pd.concat([run.replicates for run in loaded], ignore_index=True), label)
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """Every row of a run file, whatever its status, in the current schema."""
+    return migrate(_read_csv(path), path)
+
+
+def load(path: Path) -> Run:
+    """Reads and checks a run file and its samples file."""
+    frame = read_rows(path)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
+    for column in CALIBRATION_COLUMNS:  # optional to readers: a run without them has no efficiency
+        if column not in frame.columns:
+            frame[column] = math.nan
+    cases = frame[frame["status"] == "ok"].reset_index(drop=True)
+    if cases.empty:
+        raise RunFileError(f"{path}: no case with status ok")
+    _check_numeric(path, cases, [c for c in NUMERIC if c in cases.columns])
+    samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
+    samples = _load_samples(samples_path, cases) if samples_path.exists() else None
+    return Run(path, cases, samples, _replicates(cases, samples))
+
+
+def _replicates(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
+    """Each case's median per pass (from the samples), or its one median (without them).
+
+    Passes sample the machine at different moments of the session, so their
+    medians are the replicates whose spread measures how far a case's time wanders.
+    """
+    key = list(CASE_KEY)
+    if samples is None:
+        return cases[key].assign(unit=cases["run_id"], median_ms=cases["median_ms"])
+    medians = samples.groupby([*key, "run_id", "pass"])["seconds"].median().mul(1e3).rename("median_ms")
+    medians = medians.reset_index()
+    medians["unit"] = medians["run_id"] + "/" + medians["pass"].astype(str)
+    return medians[[*key, "unit", "median_ms"]]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise RunFileError(f"{path}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise RunFileError(f"{path}: not a CSV file ({' '.join(str(error).split())[:120]})") from None
+    if frame.empty:
+        raise RunFileError(f"{path}: no rows")
+    return frame
+
+
+def _check_numeric(path, frame, columns):
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.idxmax())
+            raise RunFileError(f"{path}: column {column} has a non-numeric value "
+                               f"{frame[column].iloc[row]!r} (case {row + 1}); expected a number")
+        frame[column] = values
+
+
+def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
+    samples = _read_csv(path)
+    for column in ("replicas", "pass"):  # version 1 files: one replica, one pass
+        if column not in samples.columns:
+            samples[column] = 1
+    missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
+    if missing:
+        raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")
+    _check_numeric(path, samples, ["batch_size", "pass", "seconds"])
+    if set(samples["run_id"]) != set(cases["run_id"]):
+        raise RunFileError(f"{path}: does not match its run: run_id {sorted(set(samples['run_id']))} "
+                           f"against {sorted(set(cases['run_id']))}")
+    counts = samples.groupby(list(CASE_KEY)).size().rename("n").reset_index()
+    joined = cases.merge(counts, on=list(CASE_KEY), how="left")
+    wrong = joined[joined["n"].fillna(0) != joined["rounds"]]
+    if not wrong.empty:
+        row = wrong.iloc[0]
+        raise RunFileError(f"{path}: does not match its run: {row['model']} {row['mode']} b{row['batch_size']} "
+                           f"{row['device']} has {int(row['n'] if row['n'] == row['n'] else 0)} samples "
+                           f"for {int(row['rounds'])} rounds")
+    return samples

@@ -1,0 +1,83 @@
+"""The run-file format: its version, its columns and the migrations of older versions.
+
+A run is `<run_id>.csv` (one row per case) with its raw rounds beside it in
+`<run_id>.samples.csv`. The run file carries a `schema_version`; readers migrate
+older versions on read (files are never rewritten), so every run ever written
+loads in compare and report, with the figures its rounds cannot support left
+empty, as today's harness leaves them. A new column goes into CaseResult (or the
+fingerprint); a change of meaning gets a new version and a migration here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+
+from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
+from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_needed
+
+# 1: files without the column (before 2026-11-27). 2: + schema_version; percentiles the
+# rounds cannot support, CPU rows' tf32 and failed cases' rates are left empty.
+SCHEMA_VERSION = 2
+# The columns that identify a case across runs; KEY_COLUMNS adds the run, for the samples file.
+CASE_KEY = ("backend", "device", "model", "mode", "batch_size", "replicas", "precision", "jit_compile")
+KEY_COLUMNS = ("run_id", *CASE_KEY)
+REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
+NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
+SAMPLES_SUFFIX = ".samples.csv"
+SAMPLES_COLUMNS = (*KEY_COLUMNS, "round", "pass", "seconds")  # one row per timed round
+
+
+class RunFileError(ValueError):
+    """A run file (or directory) that cannot be used; the message is one line."""
+
+
+def run_columns(fingerprint: dict) -> list[str]:
+    """Column order of the run CSV: the schema version, the run's fingerprint, then the case's."""
+    moved = {"tf32": "jit_compile", "replicas": "batch_size", "per_replica_batch": "replicas",
+             "logical_devices": "per_replica_batch", "scaling_efficiency": "samples_per_s"}
+    case_columns = [f.name for f in fields(CaseResult) if f.name not in ("latency", "passes", *moved)]
+    for name, anchor in moved.items():  # settings beside settings, rates beside rates
+        case_columns.insert(case_columns.index(anchor) + 1, name)
+    latency_columns = [f.name for f in fields(LatencyStats)]
+    latency_columns.insert(latency_columns.index("rounds") + 1, "passes")
+    at = case_columns.index("message") + 1
+    return ["schema_version", *fingerprint] + case_columns[:at] + latency_columns + case_columns[at:]
+
+
+def migrate(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A run file's rows in the current schema, whatever version wrote them."""
+    version = frame["schema_version"].iloc[0] if "schema_version" in frame.columns else 1
+    if not str(version).isdigit() or not 1 <= int(version) <= SCHEMA_VERSION:
+        raise RunFileError(f"{path}: schema_version {str(version)!r} is not one this harness reads "
+                           f"(1 to {SCHEMA_VERSION}); a newer harness wrote it: update this checkout")
+    if int(version) == 1:
+        frame = _from_version_1(frame)
+    return frame
+
+
+def _from_version_1(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 1 had no schema_version, and some of its files no replicas or passes (nor calibration,
+    see load): those ran on one replica, in one pass. Its rows also carried figures that
+    version 2 leaves empty: percentiles from too few rounds, tf32 on CPU rows, rates of failed cases."""
+    if not {"rounds", "status", "device"} <= set(frame.columns):
+        return frame  # not a run file: load names what is missing
+    frame = frame.copy()
+    for column in ("replicas", "passes"):
+        if column not in frame.columns:
+            frame[column] = 1
+    rounds = pd.to_numeric(frame["rounds"], errors="coerce").fillna(0)
+    for column, fraction in (("p90_ms", 0.90), ("p99_ms", 0.99)):
+        if column in frame.columns:
+            frame[column] = frame[column].where(rounds >= rounds_needed(fraction))
+    # Absent from files before TensorFloat-32 was recorded: unknown.
+    frame["tf32"] = frame["tf32"].where(frame["device"] != "cpu") if "tf32" in frame.columns else math.nan
+    failed = frame["status"] != "ok"
+    for column in MEASURED_RATES:
+        if column in frame.columns:
+            frame[column] = frame[column].where(~failed)
+    frame.insert(0, "schema_version", SCHEMA_VERSION)
+    return frame
