@@ -102,16 +102,15 @@ def pytest_collection_modifyitems(config, items):
     cases = [item for item in items if "bench_case" in getattr(item, "fixturenames", ())]
     if not cases:
         return
-    empty = [item for item in cases if not hasattr(item, "callspec")]  # pytest's "empty parameter set" item
+    order = {step: index for index, step in enumerate(config.stash[SESSION].plan.timed_passes())}
+    step = {id(item): getattr(getattr(item, "callspec", None), "params", {}).get("bench_case") for item in cases}
+    empty = [item for item in cases if step[id(item)] not in order]  # pytest's "empty parameter set" item
     if empty:
         config.hook.pytest_deselected(items=empty)
-    order = {step: index for index, step in enumerate(config.stash[SESSION].plan.timed_passes())}
-    timed = sorted((item for item in cases if hasattr(item, "callspec")),
-                   key=lambda item: order[item.callspec.params["bench_case"]])
-    slots, benchmark_items = iter(timed), {id(item) for item in cases}
-    items[:] = [item if id(item) not in benchmark_items else next(slots)
-                for item in items if hasattr(item, "callspec") or id(item) not in benchmark_items]
-    if timed and not config.getoption("benchmark_disable", False):
+    timed = iter(sorted((item for item in cases if step[id(item)] in order), key=lambda item: order[step[id(item)]]))
+    items[:] = [item if id(item) not in step else next(timed)
+                for item in items if id(item) not in step or step[id(item)] in order]
+    if len(empty) < len(cases) and not config.getoption("benchmark_disable", False):
         session = config.stash[SESSION]
         try:
             store.check_writable(session.config.results_dir)

@@ -1,14 +1,14 @@
 """Helpers shared by the tests (conftest.py is not importable: the root has one too)."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from bench import ROOT
 from bench.results import CaseResult
-from bench.runs import write_run
+from bench.store import write_run
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["CASES", "ROOT", "bench_command", "make_run"]
 
 
 def bench_command(results, *args) -> list[str]:
@@ -42,8 +42,9 @@ def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", d
             shifts = rng.lognormal(0, pass_noise, passes) if pass_noise else np.ones(passes)
             secs = list(base_ms * 1e-3 * factor * (calibration_ms / 10) * rng.lognormal(0, 0.03, rounds)
                         * shifts[np.array(pass_of_round) - 1])
-            result = CaseResult(name, "Fake GPU" if name.startswith("gpu") else "Fake CPU", model, 1, mode,
-                                batch, "float32", "off", "ok", flops_per_sample=flops).with_latency(secs)
+            result = CaseResult(device=name, device_name="Fake GPU" if name.startswith("gpu") else "Fake CPU",
+                                model=model, params=1, mode=mode, batch_size=batch, precision="float32",
+                                jit_compile="off", status="ok", flops_per_sample=flops).with_latency(secs)
             results.append(result)
             samples.append((result, list(zip(pass_of_round, secs))))
     return write_run(directory, fingerprint, results, samples)[0]

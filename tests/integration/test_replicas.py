@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from tests_support import ROOT, bench_command
 
+pytestmark = pytest.mark.integration
+
 
 def one_line_error(done):
     errors = [line for line in done.errlines if line.startswith("ERROR")]

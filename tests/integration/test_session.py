@@ -2,18 +2,16 @@
 
 import os
 import subprocess
+import sys
 import textwrap
 
 import pandas as pd
 import pytest
 from tests_support import ROOT, bench_command
 
-from bench.backends import Backend, Device
-from bench.measure import rewarm
-from bench.options import HarnessConfig
-from bench.runs import KEY_COLUMNS
-from bench.results import CaseResult
-from bench.session import BenchSession, Case
+from bench.store import KEY_COLUMNS
+
+pytestmark = pytest.mark.integration
 
 REQUIRED_COLUMNS = (
     "schema_version run_id timestamp_utc git_commit host cpu_model cpu_cores ram_gb os python_version backend "
@@ -22,6 +20,18 @@ REQUIRED_COLUMNS = (
     "first_call_ms flops_per_sample gflops_per_s peak_rss_mb device_peak_mb "
     "calibration_matmul_ms calibration_matmul_gflops calibration_conv_ms tf32 energy_j samples_per_j"
 ).split()
+TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4", "--passes=2")
+
+
+REQUIRED_COLUMNS = (
+    "schema_version run_id timestamp_utc git_commit host cpu_model cpu_cores ram_gb os python_version backend "
+    "backend_version keras_version device device_name model params mode batch_size precision jit_compile "
+    "status message rounds mean_ms median_ms min_ms max_ms stddev_ms p90_ms p99_ms samples_per_s "
+    "first_call_ms flops_per_sample gflops_per_s peak_rss_mb device_peak_mb "
+    "calibration_matmul_ms calibration_matmul_gflops calibration_conv_ms tf32 energy_j samples_per_j"
+).split()
+
+
 TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4", "--passes=2")
 
 
@@ -147,76 +157,12 @@ def test_benchmark_disable_runs_each_case_once_and_writes_nothing(run_bench):
     assert not results.exists()
 
 
-# -- the device layer, faked: what a host with GPUs would run ----------------------
-
-
-class FakeGpuBackend(Backend):
-    name = "tensorflow"
-
-    def gpus(self):
-        return [Device("gpu:0", "Fake H100", 80_000), Device("gpu:1", "Fake H100", 80_000)]
-
-    def to_device(self, array, device):
-        return array
-
-    def device_of(self, tensor):
-        return "cpu"
-
-    def tf32_enabled(self):
-        return True
-
-    def set_tf32(self, enabled):
-        pass
-
-
-@pytest.fixture
-def fake_gpu_session(monkeypatch):
-    monkeypatch.setattr("bench.backends.active", lambda: FakeGpuBackend())
-    return lambda **values: BenchSession(HarnessConfig.from_values(values))
-
-
-def test_gpu_expands_to_every_gpu_present(fake_gpu_session):
-    session = fake_gpu_session(models="mnist_cnn", modes="infer", batch_sizes="1")
-    assert session.requested_devices() == ["cpu", "gpu:0", "gpu:1"]
-    assert [c.id for c in session.cases()] == ["mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-gpu:0-b1",
-                                               "mnist_cnn-infer-gpu:1-b1"]
-    assert session.gpu_count() == 2
-
-
-def test_passes_go_through_the_whole_matrix_in_turn(fake_gpu_session):
-    session = fake_gpu_session(models="mnist_cnn", modes="infer,train", batch_sizes="1", devices="cpu,gpu:5",
-                               passes="3")
-    order = [(case.id, number) for case, number in session.timed_passes()]
-    runnable = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-train-cpu-b1"]
-    absent = ["mnist_cnn-infer-gpu:5-b1", "mnist_cnn-train-gpu:5-b1"]
-    assert order == ([(runnable[0], 1), (runnable[1], 1), (absent[0], 1), (absent[1], 1)]
-                     + [(case, n) for n in (2, 3) for case in runnable])
-
-
-def test_a_gpu_that_is_not_there_is_skipped_with_what_is(fake_gpu_session):
-    session = fake_gpu_session(devices="gpu:1,gpu:3")
-    assert session.requested_devices() == ["gpu:1", "gpu:3"]
-    assert session.missing_device_reason("gpu:1") is None
-    assert session.missing_device_reason("gpu:3") == "gpu:3 not present: the tensorflow backend sees only gpu:0, gpu:1"
-
-
-@pytest.mark.parametrize("step_s,calls", [(0.001, 50), (0.03, 2), (0.05, 0), (0.4, 0)])
-def test_a_later_pass_rewarms_short_steps_only_by_a_count(step_s, calls):
-    # A count from the warm step time, never a clock: every process of a multi-process run makes the same calls.
-    made = []
-    assert rewarm(lambda: made.append(1), step_s) == calls
-    assert len(made) == calls
-
-
-
-# -- failures injected into real sessions -------------------------------------------------------------
-
 INJECT = """
 import errno
 
 def pytest_configure(config):
-    import bench.runs
-    import bench.session
+    import bench.runner
+    import bench.store.writer
 
     {body}
 """
@@ -240,12 +186,12 @@ def injected(pytester, monkeypatch, tmp_path):
 
 def test_a_run_that_cannot_be_written_at_the_end_lands_in_the_fallback(injected, tmp_path):
     done, results = injected("""
-        real = bench.runs._write_new
+        real = bench.store.writer._write_new
         def disk_full(path, frame):
             if "results" in path.parts:
                 raise OSError(errno.ENOSPC, "No space left on device")
             real(path, frame)
-        bench.runs._write_new = disk_full
+        bench.store.writer._write_new = disk_full
     """, "--models=mnist_cnn", "--modes=infer", "--batch-sizes=1", "--devices=cpu", "--passes=1")
     assert done.ret == 0, done.outlines
     assert "Traceback" not in done.stdout.str() + done.stderr.str()
@@ -260,12 +206,12 @@ def test_a_run_that_cannot_be_written_at_the_end_lands_in_the_fallback(injected,
 
 def test_a_case_failing_in_a_later_pass_keeps_no_figures(injected):
     done, results = injected("""
-        real = bench.session.BenchSession._timed_pass
+        real = bench.runner.CaseRunner.timed_pass
         def fail_train_in_pass_2(self, state, pass_number, benchmark):
             if pass_number == 2 and state.result.mode == "train":
                 raise RuntimeError("injected failure")
             real(self, state, pass_number, benchmark)
-        bench.session.BenchSession._timed_pass = fail_train_in_pass_2
+        bench.runner.CaseRunner.timed_pass = fail_train_in_pass_2
     """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
     assert done.ret == 1  # the failed case is a failed test
     (run_path,), (samples_path,) = run_files(results)
@@ -277,11 +223,57 @@ def test_a_case_failing_in_a_later_pass_keeps_no_figures(injected):
     assert set(pd.read_csv(samples_path)["mode"]) == {"infer"}
 
 
-def test_a_failure_drops_only_the_failed_model(fake_gpu_session):
-    session = fake_gpu_session(models="mnist_cnn,imdb_lstm", modes="infer", batch_sizes="1")
-    failed, other = (Case("imdb_lstm", "infer", "cpu", 1), Case("mnist_cnn", "infer", "cpu", 1))
-    cpu = Device("cpu", "Fake CPU")
-    session._models = {session._model_key(case, cpu): object() for case in (failed, other)}
-    result = CaseResult("cpu", "", "imdb_lstm", 0, "infer", 1, "float32", "", status="ok")
-    session._forget(result, session._model_key(failed, cpu))
-    assert list(session._models) == [session._model_key(other, cpu)]
+def test_cli_reports_a_bad_option_in_one_line_before_building_anything(run_bench):
+    result, results = run_bench("--models=resnet")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = [line for line in result.outlines + result.errlines if line.strip()]
+    assert output == [f"ERROR: --models: unknown model 'resnet'; known: {', '.join(__import__('models').names())}"]
+    assert not results.exists()
+
+
+def test_the_screen_ends_with_our_summary_after_a_grouped_benchmark_table(tiny_run):
+    done, _ = tiny_run
+    lines = done.stdout.splitlines()
+    groups = [i for i, line in enumerate(lines) if "benchmark 'mnist_cnn'" in line]
+    summary = next(i for i, line in enumerate(lines) if "keras benchmark summary" in line)
+    assert len(groups) == 1 and groups[0] < summary, done.stdout
+    table = lines[groups[0]:summary]
+    assert all(len(line) <= 120 for line in table), max(table, key=len)
+    rows = [line for line in table if line.startswith("model[")]
+    assert sorted(row.split()[0] for row in rows) == [  # one row per case: its passes are joined
+        "model[mnist_cnn-infer-cpu-b1]", "model[mnist_cnn-infer-cpu-b4]",
+        "model[mnist_cnn-train-cpu-b1]", "model[mnist_cnn-train-cpu-b4]"]
+    after = [line for line in lines[summary + 1:] if line.strip()]
+    assert after[-1].startswith("=") and "passed" in after[-1], after  # pytest's closing line is last
+    assert not any("benchmark" in line and "'" in line for line in after)  # nothing of pytest-benchmark's after ours
+
+
+def test_the_rows_of_pytest_benchmark_hold_every_pass(tiny_run):
+    done, results = tiny_run
+    (run_path,), _ = run_files(results)
+    rounds = pd.read_csv(run_path).set_index(["mode", "batch_size"])["rounds"]
+    for line in done.stdout.splitlines():
+        if line.startswith("model[mnist_cnn-"):
+            _, mode, _, batch = line.split()[0][len("model[mnist_cnn-"):-1].split("-")
+            assert int(line.split()[-1]) == rounds[(mode, int(batch[1:]))], line
+
+
+def collected(*args, suite=ROOT / "bench"):
+    command = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+               "--collect-only", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_a_suite_can_be_run_alone_with_stable_case_ids():
+    args = ("--models=mnist_cnn", "--batch-sizes=1", "--devices=cpu", "--passes=2")
+    assert collected(*args)[:1] == ["bench/test_inference.py::test_model[mnist_cnn-infer-cpu-b1]"]
+    training = collected(*args, suite=ROOT / "bench" / "test_training.py")
+    assert training == ["bench/test_training.py::test_model[mnist_cnn-train-cpu-b1]",
+                        "bench/test_training.py::test_model[mnist_cnn-train-cpu-b1-pass2]"]
+    # Across the suites, pass 1 of every case comes before any pass 2; a suite with no case is left out.
+    both = collected(*args, "--modes=infer,train")
+    assert [line.split("[")[1] for line in both] == ["mnist_cnn-infer-cpu-b1]", "mnist_cnn-train-cpu-b1]",
+                                                     "mnist_cnn-infer-cpu-b1-pass2]", "mnist_cnn-train-cpu-b1-pass2]"]
+    assert all("test_training" in line for line in collected(*args, "--modes=train"))

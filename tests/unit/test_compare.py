@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.compare import main
 from tests_support import CASES, make_run
+
+from bench.cli import main
 
 def run_cli(*args):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main([str(a) for a in args])
+        code = main(["compare", *(str(a) for a in args)])
     return code, out.getvalue(), err.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""`python -m bench report`: every file, the plotted data (through matplotlib's objects), bad input."""
+"""The report (`python -m bench report`): every file, the plotted data (through matplotlib's objects), bad input."""
 
 import io
 from contextlib import redirect_stderr, redirect_stdout
@@ -8,10 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import report
-from tests_support import ROOT, make_run
+from tests_support import make_run
+
+from bench.cli import main
+from bench.output import plots, report
 
 matplotlib.use("Agg")
+
+CASES = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
+         for batch in (1, 8, 32)]
+
+
+matplotlib.use("Agg")
+
 
 CASES = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
          for batch in (1, 8, 32)]
@@ -25,7 +34,7 @@ def gpu_run(tmp_path):
 def run_cli(*args):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = report.main([str(a) for a in args])
+        code = main(["report", *(str(a) for a in args)])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -43,7 +52,7 @@ def test_report_writes_every_file(tmp_path, gpu_run):
 
 def test_throughput_lines_carry_the_measured_data(gpu_run):
     cases, _ = report.load([str(gpu_run)])
-    fig = report.plot_throughput(cases, "infer")
+    fig = plots.plot_throughput(cases, "infer")
     ax = next(ax for ax in fig.axes if ax.get_title() == "mnist_cnn")
     assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale()) == (
         "batch size", "samples/s", "log", "log")
@@ -57,10 +66,10 @@ def test_throughput_lines_carry_the_measured_data(gpu_run):
 
 def test_efficiency_is_gflops_over_the_recorded_peak(gpu_run):
     cases, _ = report.load([str(gpu_run)])
-    table = report.efficiency(cases)
+    table = plots.efficiency(cases)
     assert set(table["device"]) == {"cpu"}  # the CPU's matmul peak says nothing of a GPU
     np.testing.assert_allclose(table["efficiency"], table["gflops_per_s"] / 100.0)
-    fig = report.plot_efficiency(cases)
+    fig = plots.plot_efficiency(cases)
     infer = next(ax for ax in fig.axes if ax.get_title() == "infer")
     line = next(line for line in infer.get_lines() if line.get_label() == "mnist_cnn")
     rows = table.query("model == 'mnist_cnn' and mode == 'infer'").sort_values("batch_size")
@@ -69,11 +78,11 @@ def test_efficiency_is_gflops_over_the_recorded_peak(gpu_run):
 
 def test_speedup_heatmap_annotates_the_ratios(gpu_run):
     cases, _ = report.load([str(gpu_run)])
-    (title, table), _ = report.speedups(cases)
+    (title, table), _ = plots.speedups(cases)
     assert title == "gpu:0 over cpu, tensorflow, infer"
     assert list(table.columns) == [1, 8, 32] and list(table.index) == ["imdb_lstm", "mnist_cnn"]
     assert table.to_numpy() == pytest.approx(4.0, rel=0.05)
-    fig = report.plot_speedup(title, table)
+    fig = plots.plot_speedup(title, table)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 6 and all(t.endswith("x") and 3.8 < float(t[:-1]) < 4.2 for t in texts)
 
@@ -82,7 +91,7 @@ def test_speedup_heatmap_annotates_the_ratios(gpu_run):
 def test_latency_percentiles_come_from_the_samples_where_they_support_them(tmp_path, rounds, has_p90, has_p99):
     run = make_run(tmp_path, "20260101T000000Z", cases=CASES, rounds=rounds)
     cases, samples = report.load([str(run)])
-    table = report.latency_percentiles(cases, samples)
+    table = plots.latency_percentiles(cases, samples)
     row = table[(table["model"] == "mnist_cnn") & (table["series"] == "cpu tensorflow float32")].iloc[0]
     mask = (samples["model"] == "mnist_cnn") & (samples["mode"] == "infer") & (samples["batch_size"] == 1) & (
         samples["device"] == "cpu")
@@ -90,14 +99,14 @@ def test_latency_percentiles_come_from_the_samples_where_they_support_them(tmp_p
     assert len(ms) == rounds and row["p50"] == pytest.approx(np.median(ms))
     assert (row["p90"] == pytest.approx(np.percentile(ms, 90))) if has_p90 else np.isnan(row["p90"])
     assert (row["p99"] == pytest.approx(np.percentile(ms, 99))) if has_p99 else np.isnan(row["p99"])
-    report.plot_latency(cases, samples)  # an empty bar is drawn as none, not as an error
+    plots.plot_latency(cases, samples)  # an empty bar is drawn as none, not as an error
 
 
 def test_several_hosts_are_told_apart(tmp_path):
     laptop = make_run(tmp_path / "a", "20260101T000000Z", host="laptop", cases=CASES)
     cloud = make_run(tmp_path / "b", "20260101T000000Z", host="cloud", cases=CASES, gpu_speedup=10.0)
     cases, _ = report.load([str(laptop), str(cloud)])
-    assert set(report.series_label(cases)) == {"laptop cpu tensorflow float32", "cloud cpu tensorflow float32",
+    assert set(plots.series_label(cases)) == {"laptop cpu tensorflow float32", "cloud cpu tensorflow float32",
                                               "cloud gpu:0 tensorflow float32"}
     hosts = report.run_table(cases)
     assert list(hosts["host"]) == ["cloud", "laptop"] and list(hosts["GPU"]) == ["Fake GPU", "none"]
@@ -139,29 +148,21 @@ def test_a_failure_midway_leaves_no_report_behind(tmp_path, gpu_run, monkeypatch
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_benchmark_session_with_report(run_bench):
-    done, results = run_bench("--models=mnist_cnn", "--modes=infer", "--batch-sizes=1", "--devices=cpu",
-                              "--report")
-    assert done.ret == 0, done.outlines
-    (page,) = results.glob("*-report/report.html")
-    done.stdout.fnmatch_lines([f"report: {page}"])
-    assert {p.name for p in page.parent.iterdir()} >= {"report.md", "throughput_infer.png", "efficiency.png"}
-
-
 def test_scaling_plot_from_replica_rows(tmp_path):
+    from bench.analysis.scaling import fill_scaling_efficiency
     from bench.results import CaseResult
-    from bench.runs import write_run
-    from bench.session import _fill_scaling_efficiency
+    from bench.store import write_run
 
-    rows = [CaseResult("cpu", "logical", "mnist_cnn", 1, "train", 8 * n, "float32", "on", "ok", replicas=n,
+    rows = [CaseResult(device="cpu", device_name="logical", model="mnist_cnn", params=1, mode="train",
+                       batch_size=8 * n, precision="float32", jit_compile="on", status="ok", replicas=n,
                        logical_devices=True, flops_per_sample=1.0).with_latency([0.010 * (1 + 0.2 * (n - 1))] * 5)
             for n in (1, 2)]
-    _fill_scaling_efficiency(rows)
+    fill_scaling_efficiency(rows)
     fingerprint = {"run_id": "20260101T000000Z_ci_jax", "host": "ci", "backend": "jax",
                    "calibration_matmul_gflops": 100.0}
     path, _ = write_run(tmp_path, fingerprint, rows, [(r, [(1, 0.010 * (1 + 0.2 * (r.replicas - 1)))] * 5) for r in rows])
     cases, _ = report.load([str(path)])
-    fig = report.plot_scaling(cases)
+    fig = plots.plot_scaling(cases)
     efficiency_ax = fig.axes[1]
     (line,) = efficiency_ax.get_lines()[:1]
     np.testing.assert_allclose(line.get_xdata(), [1, 2])
@@ -176,12 +177,3 @@ def test_a_run_without_calibration_has_a_report_without_the_efficiency_plot(tmp_
     assert code == 0, err
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert "efficiency.png" not in names and {"speedup_1.png", "throughput_infer.png"} <= names
-
-
-def test_the_committed_reference_runs_make_a_report_with_the_gpu_speedups(tmp_path):
-    """Version-1 files (no schema_version, passes or calibration) are migrated on read."""
-    code, out, err = run_cli(ROOT / "results" / "reference" / "h100", "--out", tmp_path / "report")
-    assert code == 0, err
-    names = {p.name for p in (tmp_path / "report").iterdir()}
-    assert {"speedup_1.png", "throughput_train.png", "latency_batch1.png"} <= names
-    assert "gpu:0 over cpu, jax, infer" in (tmp_path / "report" / "report.md").read_text()

@@ -1,61 +1,16 @@
-"""Statistics of a case and the run files: schema, versions, atomic no-clobber writes, the fallback."""
+"""The run files: schema, versions, atomic no-clobber writes, the fallback, reading back."""
 
 import errno
-import math
 import os
-from statistics import NormalDist
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from tests_support import ROOT
 
-from bench import runs
-from bench.results import CaseResult, LatencyStats, rounds_needed
-from bench.runs import write_run
-
-FINGERPRINT = {"run_id": "20260101T000000Z_host_tensorflow", "timestamp_utc": "2026-01-01T00:00:00Z",
-               "backend": "tensorflow"}
-
-
-def test_latency_stats_of_known_samples():
-    stats = LatencyStats.from_seconds([0.001 * i for i in range(1, 301)])  # 1..300 ms
-    assert stats.rounds == 300
-    assert stats.min_ms == pytest.approx(1) and stats.max_ms == pytest.approx(300)
-    assert stats.median_ms == pytest.approx(150.5) and stats.mean_ms == pytest.approx(150.5)
-    assert stats.p90_ms == pytest.approx(270.1) and stats.p99_ms == pytest.approx(297.01)
-    assert stats.stddev_ms == pytest.approx(np.std(np.arange(1, 301), ddof=1))
-
-
-def test_latency_stats_are_ordered_on_skewed_samples():
-    rng = np.random.default_rng(1)
-    stats = LatencyStats.from_seconds(rng.lognormal(-5, 0.8, size=337))
-    assert stats.min_ms <= stats.median_ms <= stats.p90_ms <= stats.p99_ms <= stats.max_ms
-
-
-@pytest.mark.parametrize("rounds,has_p90,has_p99", [(5, False, False), (28, False, False), (29, True, False),
-                                                    (298, True, False), (299, True, True)])
-def test_a_percentile_is_left_empty_below_the_rounds_that_support_it(rounds, has_p90, has_p99):
-    stats = LatencyStats.from_seconds(np.linspace(0.001, 0.002, rounds))
-    assert math.isnan(stats.p90_ms) != has_p90 and math.isnan(stats.p99_ms) != has_p99
-    assert not math.isnan(stats.median_ms)
-
-
-def test_the_rounds_rule_bounds_the_percentile_by_simulation():
-    """With rounds_needed(p) rounds, the slowest lies above the true p-th percentile in >= 95% of runs;
-    with a tenth of them (a "p99" from 30 rounds) it mostly does not: that figure would be a guess."""
-    rng = np.random.default_rng(7)
-    for fraction in (0.90, 0.99):
-        true = math.exp(0.3 * NormalDist().inv_cdf(fraction))  # of lognormal(0, 0.3)
-        for rounds, low, high in ((rounds_needed(fraction), 0.94, 0.97), (rounds_needed(fraction) // 10, 0.0, 0.30)):
-            draws = rng.lognormal(0, 0.3, size=(4000, rounds))  # skewed, like step times
-            covered = (draws.max(axis=1) > true).mean()
-            assert low <= covered <= high, (fraction, rounds, covered)
-
-
-def test_latency_stats_need_samples():
-    with pytest.raises(ValueError, match="no timed rounds"):
-        LatencyStats.from_seconds([])
+from bench import store
+from bench.results import CaseResult
+from bench.store import write_run, writer
 
 
 def make_result(**overrides):
@@ -65,25 +20,8 @@ def make_result(**overrides):
     return CaseResult(**{**fields, **overrides})
 
 
-def test_rates_derive_from_the_median():
-    result = make_result().with_latency([0.004, 0.002, 0.003])
-    assert result.samples_per_s == pytest.approx(32 / 0.003)
-    assert result.gflops_per_s == pytest.approx(1e6 * 32 / 0.003 / 1e9)
-
-
-def test_unknown_status_is_refused():
-    with pytest.raises(ValueError, match="Received: status='fine'"):
-        make_result(status="fine")
-
-
-def test_a_failed_case_keeps_no_measured_figure():
-    result = make_result(energy_j=2.0, samples_per_j=16.0).with_latency([0.004, 0.002, 0.003])
-    result.status = "error"
-    result.clear_measurements()
-    row = result.flat()
-    for column in ("median_ms", "p99_ms", "samples_per_s", "gflops_per_s", "energy_j", "samples_per_j"):
-        assert math.isnan(row[column]), column
-    assert row["rounds"] == 0
+FINGERPRINT = {"run_id": "20260101T000000Z_host_tensorflow", "timestamp_utc": "2026-01-01T00:00:00Z",
+               "backend": "tensorflow"}
 
 
 def write(tmp_path):
@@ -99,7 +37,7 @@ def test_run_and_samples_files(tmp_path):
     run = pd.read_csv(run_path)
     assert list(run["status"]) == ["ok", "skipped"]
     assert list(run.columns[:4]) == ["schema_version", "run_id", "timestamp_utc", "backend"]
-    assert (run["schema_version"] == runs.SCHEMA_VERSION).all()
+    assert (run["schema_version"] == store.SCHEMA_VERSION).all()
     samples = pd.read_csv(samples_path)
     assert list(samples.columns) == ["run_id", "backend", "device", "model", "mode", "batch_size", "replicas",
                                      "precision", "jit_compile", "round", "pass", "seconds"]
@@ -116,9 +54,6 @@ def test_a_second_run_in_the_same_second_never_overwrites(tmp_path):
     assert first.read_bytes() == before
     assert pd.read_csv(second)["run_id"].iloc[0] == "20260101T000000Z_host_tensorflow-2"
     assert not list(tmp_path.glob(".*tmp")), "temporary files left behind"
-
-
-# -- writing: never a lost run ----------------------------------------------------------------------
 
 
 def test_files_are_written_without_hard_links(tmp_path, monkeypatch):
@@ -148,17 +83,17 @@ def test_a_failed_write_leaves_neither_file(tmp_path, monkeypatch):
 
 
 def test_a_run_the_results_directory_refuses_goes_to_the_fallback(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "fallback_dir", lambda: tmp_path / "fallback")
-    real_write_new = runs._write_new
+    monkeypatch.setattr("bench.store.writer.fallback_dir", lambda: tmp_path / "fallback")
+    real_write_new = writer._write_new
 
     def refusing(path, frame):
         if path.parent == tmp_path / "asked":
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write_new(path, frame)
 
-    monkeypatch.setattr(runs, "_write_new", refusing)
+    monkeypatch.setattr(writer, "_write_new", refusing)
     ok = make_result().with_latency([0.001, 0.002])
-    written = runs.save_run(tmp_path / "asked", FINGERPRINT, [ok], [(ok, [(1, 0.001), (1, 0.002)])])
+    written = store.save_run(tmp_path / "asked", FINGERPRINT, [ok], [(ok, [(1, 0.001), (1, 0.002)])])
     assert written.run.parent == tmp_path / "fallback" and written.samples.exists()
     assert written.refused == f"{tmp_path / 'asked'}: No space left on device"
     assert pd.read_csv(written.run)["median_ms"].iloc[0] == pytest.approx(1.5)
@@ -171,21 +106,18 @@ def test_a_run_the_results_directory_refuses_goes_to_the_fallback(tmp_path, monk
 def test_an_unwritable_results_directory_is_one_line(tmp_path, make_bad):
     (tmp_path / "a_file").write_text("")
     directory = make_bad(tmp_path)
-    with pytest.raises(runs.RunFileError) as caught:
-        runs.check_writable(runs.Path(directory))
+    with pytest.raises(store.RunFileError) as caught:
+        store.check_writable(Path(directory))
     message = str(caught.value)
     assert message.startswith(f"{directory}: cannot write runs there (") and "\n" not in message
-
-
-# -- reading: versions and the newest run ------------------------------------------------------------
 
 
 def test_the_newest_run_of_a_directory_counts_same_second_suffixes(tmp_path):
     first, _ = write(tmp_path)
     second, _ = write(tmp_path)
     third, _ = write(tmp_path)
-    assert [p.name for p in runs.list_runs(tmp_path)] == [first.name, second.name, third.name]
-    assert runs.resolve(str(tmp_path)) == third  # by name, "-2" and "-3" would sort before the first
+    assert [p.name for p in store.list_runs(tmp_path)] == [first.name, second.name, third.name]
+    assert store.resolve(str(tmp_path)) == third  # by name, "-2" and "-3" would sort before the first
 
 
 def test_version_1_files_are_migrated_on_read(tmp_path):
@@ -193,9 +125,9 @@ def test_version_1_files_are_migrated_on_read(tmp_path):
     source = ROOT / "results" / "reference" / "h100"
     raw = pd.read_csv(source / "20261126T210826Z_vm_jax.csv")
     assert "schema_version" not in raw and (raw.query("rounds < 299")["p99_ms"].notna()).any()
-    run = runs.load(source / "20261126T210826Z_vm_jax.csv")
+    run = store.load(source / "20261126T210826Z_vm_jax.csv")
     cases = run.cases
-    assert (cases["schema_version"] == runs.SCHEMA_VERSION).all() and (cases["passes"] == 1).all()
+    assert (cases["schema_version"] == store.SCHEMA_VERSION).all() and (cases["passes"] == 1).all()
     assert cases.query("rounds < 299")["p99_ms"].isna().all() and cases.query("rounds >= 299")["p99_ms"].notna().all()
     assert cases.query("rounds < 29")["p90_ms"].isna().all()
     assert cases.query("device == 'cpu'")["tf32"].isna().all()
@@ -208,21 +140,21 @@ def test_version_1_failed_rows_lose_their_rates(tmp_path):
     frame = pd.read_csv(path).drop(columns=["schema_version"])
     frame.loc[1, "samples_per_s"] = 123.0  # what version 1 could leave on a failed row
     frame.loc[1, "status"] = "error"
-    migrated = runs.migrate(frame, path)
+    migrated = store.migrate(frame, path)
     assert pd.isna(migrated.loc[1, "samples_per_s"]) and migrated.loc[0, "samples_per_s"] > 0
 
 
 def test_a_newer_schema_is_refused_in_one_line(tmp_path):
     path, _ = write(tmp_path)
-    pd.read_csv(path).assign(schema_version=runs.SCHEMA_VERSION + 1).to_csv(path, index=False)
-    with pytest.raises(runs.RunFileError, match=f"schema_version '{runs.SCHEMA_VERSION + 1}' is not one this "
+    pd.read_csv(path).assign(schema_version=store.SCHEMA_VERSION + 1).to_csv(path, index=False)
+    with pytest.raises(store.RunFileError, match=f"schema_version '{store.SCHEMA_VERSION + 1}' is not one this "
                                                 f"harness reads .*update this checkout"):
-        runs.load(path)
+        store.load(path)
 
 
 def test_the_committed_reference_runs_compare_by_device():
-    from bench.compare import by_device
+    from bench.analysis.views import by_device
 
-    table = by_device(runs.load(ROOT / "results" / "reference" / "h100" / "20261126T210826Z_vm_jax.csv"))
+    table = by_device(store.load(ROOT / "results" / "reference" / "h100" / "20261126T210826Z_vm_jax.csv"))
     row = table.query("model == 'mnist_cnn' and mode == 'train' and batch_size == 128").iloc[0]
     assert row["speedup"] == pytest.approx(row["cpu_ms"] / row["gpu_ms"]) and row["speedup"] > 5

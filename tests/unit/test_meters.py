@@ -1,15 +1,13 @@
-"""The device layer without a GPU: NVML energy faked, and the sweep's reports."""
+"""What is measured around the rounds: NVML energy with a faked pynvml (no GPU needed)."""
 
-import io
 import sys
 import types
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from bench import sweep
 from bench.backends import Device
-from bench.measure import DeviceEnergy
+from bench.meters import DeviceEnergy
+
 
 GPU = Device("gpu:0", "Fake GPU")
 
@@ -54,29 +52,3 @@ def test_no_energy_without_nvidia_ml_py(monkeypatch):
     with DeviceEnergy(GPU) as energy:
         pass
     assert energy.joules is None
-
-
-def run_sweep(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = sweep.main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-def test_sweep_reports_a_missing_backend_with_its_install_command(monkeypatch):
-    monkeypatch.setattr("bench.backends.is_installed", lambda name: False)
-    code, out, _ = run_sweep("--backends", "jax")
-    assert code == 0
-    assert out.strip() == "sweep: jax is not installed, skipped; install it with: pip install jax   " \
-                          "(GPU: pip install 'jax[cuda12]')"
-
-
-@pytest.mark.parametrize("args,message", [
-    (("--backends", "tf"), "--backends: unknown value 'tf'; accepted: tensorflow, jax, torch"),
-    (("--", "--backend=jax"), "--backend after --: the sweep sets each backend itself"),
-    (("--models", "x"), "unknown argument '--models'; pytest's arguments go after --"),
-])
-def test_sweep_bad_input(args, message):
-    code, out, err = run_sweep(*args)
-    assert code == 2 and out == ""
-    assert err.strip().startswith("error:") and message in err

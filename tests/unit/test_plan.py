@@ -1,0 +1,80 @@
+"""The plan and the runner with a faked GPU backend: device expansion, pass order, skips, re-warming,
+what a failure drops. No model is built."""
+
+import pytest
+
+from bench.backends import Backend, Device
+from bench.options import HarnessConfig
+from bench.plan import Case
+from bench.results import CaseResult
+from bench.session import BenchSession
+from bench.timing import rewarm
+
+
+class FakeGpuBackend(Backend):
+    name = "tensorflow"
+
+    def gpus(self):
+        return [Device("gpu:0", "Fake H100", 80_000), Device("gpu:1", "Fake H100", 80_000)]
+
+    def to_device(self, array, device):
+        return array
+
+    def device_of(self, tensor):
+        return "cpu"
+
+    def tf32_enabled(self):
+        return True
+
+    def set_tf32(self, enabled):
+        pass
+
+
+@pytest.fixture
+def fake_gpu_session(monkeypatch):
+    monkeypatch.setattr("bench.backends.active", lambda: FakeGpuBackend())
+    return lambda **values: BenchSession(HarnessConfig.from_values(values))
+
+
+def test_gpu_expands_to_every_gpu_present(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn", modes="infer", batch_sizes="1")
+    assert session.plan.requested_devices() == ["cpu", "gpu:0", "gpu:1"]
+    assert [c.id for c in session.plan.cases()] == ["mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-gpu:0-b1",
+                                               "mnist_cnn-infer-gpu:1-b1"]
+    assert session.plan.gpu_count() == 2
+
+
+def test_passes_go_through_the_whole_matrix_in_turn(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn", modes="infer,train", batch_sizes="1", devices="cpu,gpu:5",
+                               passes="3")
+    order = [(case.id, number) for case, number in session.plan.timed_passes()]
+    runnable = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-train-cpu-b1"]
+    absent = ["mnist_cnn-infer-gpu:5-b1", "mnist_cnn-train-gpu:5-b1"]
+    assert order == ([(runnable[0], 1), (runnable[1], 1), (absent[0], 1), (absent[1], 1)]
+                     + [(case, n) for n in (2, 3) for case in runnable])
+
+
+def test_a_gpu_that_is_not_there_is_skipped_with_what_is(fake_gpu_session):
+    session = fake_gpu_session(devices="gpu:1,gpu:3")
+    assert session.plan.requested_devices() == ["gpu:1", "gpu:3"]
+    assert session.plan.missing_device_reason("gpu:1") is None
+    assert session.plan.missing_device_reason("gpu:3") == "gpu:3 not present: the tensorflow backend sees only gpu:0, gpu:1"
+
+
+@pytest.mark.parametrize("step_s,calls", [(0.001, 50), (0.03, 2), (0.05, 0), (0.4, 0)])
+def test_a_later_pass_rewarms_short_steps_only_by_a_count(step_s, calls):
+    # A count from the warm step time, never a clock: every process of a multi-process run makes the same calls.
+    made = []
+    assert rewarm(lambda: made.append(1), step_s) == calls
+    assert len(made) == calls
+
+
+def test_a_failure_drops_only_the_failed_model(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn,imdb_lstm", modes="infer", batch_sizes="1")
+    failed, other = (Case("imdb_lstm", "infer", "cpu", 1), Case("mnist_cnn", "infer", "cpu", 1))
+    cpu = Device("cpu", "Fake CPU")
+    runner = session.runner
+    runner._models = {runner._model_key(case, cpu): object() for case in (failed, other)}
+    result = CaseResult(device="cpu", model="imdb_lstm", mode="infer", batch_size=1, precision="float32", status="ok")
+    runner.forget(result, runner._model_key(failed, cpu))
+    assert list(runner._models) == [runner._model_key(other, cpu)]
