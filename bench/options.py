@@ -37,7 +37,7 @@ class Profile:
     Latency cases (batch-1 inference, where the tail matters) take at least
     `tail_rounds`, enough for a p99 (see bench.results.rounds_needed), as long as
     they fit in `tail_budget_s`; a slower step gets what fits, and no p99.
-    They are split over `passes` passes through the whole matrix (see BenchSession):
+    They are split over `passes` passes through the whole matrix (see bench.plan):
     a shared machine's speed wanders from second to second, and rounds spread over
     the session sample many of its states instead of one.
     """

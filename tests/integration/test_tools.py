@@ -38,7 +38,7 @@ def test_benchmark_session_with_report(run_bench):
 
 def test_the_committed_reference_runs_make_a_report_with_the_gpu_speedups(tmp_path):
     """Version-1 files (no schema_version, passes or calibration) are migrated on read."""
-    code, out, err = run_cli(ROOT / "results" / "reference" / "h100", "--out", tmp_path / "report")
+    code, out, err = run_cli("report", ROOT / "results" / "reference" / "h100", "--out", tmp_path / "report")
     assert code == 0, err
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"speedup_1.png", "throughput_train.png", "latency_batch1.png"} <= names
