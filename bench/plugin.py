@@ -96,7 +96,7 @@ def pytest_generate_tests(metafunc):
 
 def pytest_collection_modifyitems(config, items):
     """Puts the benchmark cases in the plan's order across the suites (pass 1 of every case, then
-    pass 2, ...), drops a suite that has no case, and checks that the run can be written before any
+    pass 2, ...; within a pass, suite by suite), drops a suite that has no case, and checks that the run can be written before any
     model is built. (Checked here, not at configure, so that `pytest tests/` leaves the results
     directory alone.)"""
     cases = [item for item in items if "bench_case" in getattr(item, "fixturenames", ())]
@@ -107,9 +107,15 @@ def pytest_collection_modifyitems(config, items):
     empty = [item for item in cases if step[id(item)] not in order]  # pytest's "empty parameter set" item
     if empty:
         config.hook.pytest_deselected(items=empty)
-    timed = iter(sorted((item for item in cases if step[id(item)] in order), key=lambda item: order[step[id(item)]]))
+    # Pass by pass, each suite in turn (so pytest's progress shows one line per suite and pass).
+    suites = {module: rank for rank, module in enumerate(dict.fromkeys(item.module for item in cases))}
+    timed = iter(sorted((item for item in cases if step[id(item)] in order),
+                        key=lambda item: (step[id(item)][1], suites[item.module], order[step[id(item)]])))
     items[:] = [item if id(item) not in step else next(timed)
                 for item in items if id(item) not in step or step[id(item)] in order]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # our summary already lists the skipped cases with their reason
+        reporter.reportchars = reporter.reportchars.replace("s", "")
     if len(empty) < len(cases) and not config.getoption("benchmark_disable", False):
         session = config.stash[SESSION]
         try:

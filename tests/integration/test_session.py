@@ -247,6 +247,7 @@ def test_the_screen_ends_with_our_summary_after_a_grouped_benchmark_table(tiny_r
     after = [line for line in lines[summary + 1:] if line.strip()]
     assert re.search(r"\d+ passed.* in [\d.]+s", after[-1]), after  # pytest's closing line is last
     assert not any("benchmark" in line and "'" in line for line in after)  # nothing of pytest-benchmark's after ours
+    assert not any(line.startswith("SKIPPED") for line in after)  # the summary names the skipped cases once
 
 
 def test_the_rows_of_pytest_benchmark_hold_every_pass(tiny_run):
@@ -274,7 +275,9 @@ def test_a_suite_can_be_run_alone_with_stable_case_ids():
     assert training == ["bench/test_training.py::test_model[mnist_cnn-train-cpu-b1]",
                         "bench/test_training.py::test_model[mnist_cnn-train-cpu-b1-pass2]"]
     # Across the suites, pass 1 of every case comes before any pass 2; a suite with no case is left out.
-    both = collected(*args, "--modes=infer,train")
-    assert [line.split("[")[1] for line in both] == ["mnist_cnn-infer-cpu-b1]", "mnist_cnn-train-cpu-b1]",
-                                                     "mnist_cnn-infer-cpu-b1-pass2]", "mnist_cnn-train-cpu-b1-pass2]"]
+    both = collected("--models=mnist_cnn,imdb_gru", *args[1:], "--modes=infer,train")
+    assert [line.split("[")[1] for line in both] == [
+        "mnist_cnn-infer-cpu-b1]", "imdb_gru-infer-cpu-b1]", "mnist_cnn-train-cpu-b1]", "imdb_gru-train-cpu-b1]",
+        "mnist_cnn-infer-cpu-b1-pass2]", "imdb_gru-infer-cpu-b1-pass2]", "mnist_cnn-train-cpu-b1-pass2]",
+        "imdb_gru-train-cpu-b1-pass2]"]
     assert all("test_training" in line for line in collected(*args, "--modes=train"))
