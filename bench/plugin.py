@@ -95,24 +95,16 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Puts the benchmark cases in the plan's order across the suites (pass 1 of every case, then
-    pass 2, ...; within a pass, suite by suite), drops a suite that has no case, and checks that the run can be written before any
-    model is built. (Checked here, not at configure, so that `pytest tests/` leaves the results
-    directory alone.)"""
+    """Puts the benchmark cases in the plan's order (pass 1 of every case, then pass 2, ...; within a
+    pass, suite by suite), drops a suite that has no case, and checks that the run can be written
+    before any model is built. (Checked here, not at configure, so that `pytest tests/` leaves the
+    results directory alone.)"""
     cases = [item for item in items if "bench_case" in getattr(item, "fixturenames", ())]
     if not cases:
         return
-    order = {step: index for index, step in enumerate(config.stash[SESSION].plan.timed_passes())}
-    step = {id(item): getattr(getattr(item, "callspec", None), "params", {}).get("bench_case") for item in cases}
-    empty = [item for item in cases if step[id(item)] not in order]  # pytest's "empty parameter set" item
+    empty = _in_plan_order(items, cases, config.stash[SESSION].plan.timed_passes())
     if empty:
         config.hook.pytest_deselected(items=empty)
-    # Pass by pass, each suite in turn (so pytest's progress shows one line per suite and pass).
-    suites = {module: rank for rank, module in enumerate(dict.fromkeys(item.module for item in cases))}
-    timed = iter(sorted((item for item in cases if step[id(item)] in order),
-                        key=lambda item: (step[id(item)][1], suites[item.module], order[step[id(item)]])))
-    items[:] = [item if id(item) not in step else next(timed)
-                for item in items if id(item) not in step or step[id(item)] in order]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:  # our summary already lists the skipped cases with their reason
         reporter.reportchars = reporter.reportchars.replace("s", "")
@@ -123,6 +115,21 @@ def pytest_collection_modifyitems(config, items):
         except store.RunFileError as error:
             session.collected = False  # nothing will run: no end-of-run summary either
             raise pytest.UsageError(f"--results-dir: {error}") from None
+
+
+def _in_plan_order(items: list, cases: list, timed_passes: list) -> list:
+    """Reorders `items` in place: the benchmark `cases` pass by pass, each suite in turn (so pytest's
+    progress shows one line per suite and pass), in the plan's order within. Returns the items
+    pytest made for a suite without any case ("empty parameter set"), removed from `items`."""
+    order = {step: index for index, step in enumerate(timed_passes)}
+    step = {id(item): getattr(getattr(item, "callspec", None), "params", {}).get("bench_case") for item in cases}
+    empty = [item for item in cases if step[id(item)] not in order]
+    suites = {module: rank for rank, module in enumerate(dict.fromkeys(item.module for item in cases))}
+    timed = iter(sorted((item for item in cases if step[id(item)] in order),
+                        key=lambda item: (step[id(item)][1], suites[item.module], order[step[id(item)]])))
+    items[:] = [item if id(item) not in step else next(timed)
+                for item in items if id(item) not in step or step[id(item)] in order]
+    return empty
 
 
 @pytest.fixture
