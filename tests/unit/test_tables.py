@@ -17,7 +17,10 @@ def test_text_table_rounds_floats_and_shows_missing_cells():
     assert lines[0].split() == ["model", "batch", "median", "ms", "p_value"]
     assert lines[1].split() == ["mnist_cnn", "1", "1.235", "0.0123"]
     assert lines[2].split() == ["imdb_lstm", "128", "-", "0.5000"]
-    assert len({len(line) for line in lines}) == 1  # aligned
+    assert len({len(line) for line in lines}) == 1
+    # Text to the left, numbers to the right of their column.
+    assert lines[1].startswith("mnist_cnn  ") and lines[2].startswith("imdb_lstm  ")
+    assert lines[2].index("128") + len("128") == lines[1].index("1 ") + 1 == lines[0].index("batch") + len("batch")
 
 
 def test_markdown_table():
