@@ -1,14 +1,25 @@
 """Helpers shared by the tests (conftest.py is not importable: the root has one too)."""
 
+import io
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 
 from bench import ROOT
+from bench.cli import main
 from bench.results import CaseResult
 from bench.store import write_run
 
-__all__ = ["CASES", "ROOT", "bench_command", "make_run"]
+__all__ = ["CASES", "ROOT", "bench_command", "make_run", "run_cli"]
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    """`python -m bench ARGS` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
 
 
 def bench_command(results, *args) -> list[str]:

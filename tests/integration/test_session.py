@@ -24,16 +24,8 @@ REQUIRED_COLUMNS = (
 TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4", "--passes=2")
 
 
-REQUIRED_COLUMNS = (
-    "schema_version run_id timestamp_utc git_commit host cpu_model cpu_cores ram_gb os python_version backend "
-    "backend_version keras_version device device_name model params mode batch_size precision jit_compile "
-    "status message rounds mean_ms median_ms min_ms max_ms stddev_ms p90_ms p99_ms samples_per_s "
-    "first_call_ms flops_per_sample gflops_per_s peak_rss_mb device_peak_mb "
-    "calibration_matmul_ms calibration_matmul_gflops calibration_conv_ms tf32 energy_j samples_per_j"
-).split()
 
 
-TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4", "--passes=2")
 
 
 def run_files(results):

@@ -2,21 +2,9 @@
 the report a session writes, the report of results/reference/."""
 
 import pytest
-from tests_support import ROOT
-
-from bench.cli import main
+from tests_support import ROOT, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(*args):
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_a_device_that_is_not_there(monkeypatch):

@@ -1,18 +1,7 @@
 """`python -m bench`: one program, its subcommands' bad input in one line (exit 2), the sweep's reports."""
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
-
 import pytest
-
-from bench.cli import main
-
-
-def run_cli(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
+from tests_support import run_cli
 
 
 def test_sweep_reports_a_missing_backend_with_its_install_command(monkeypatch):

@@ -1,21 +1,16 @@
 """`python -m bench compare`: verdicts, exit codes, formats, views and bad input."""
 
 import io
-from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from tests_support import CASES, make_run
+from tests_support import run_cli as run_subcommand
 
-from bench.cli import main
 
 def run_cli(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["compare", *(str(a) for a in args)])
-    return code, out.getvalue(), err.getvalue()
+    return run_subcommand("compare", *args)
 
 
 def test_same_machine_twice_is_unchanged(tmp_path):

@@ -23,23 +23,6 @@ BAD_VALUES = [
 ]
 
 
-BAD_VALUES = [
-    ({"models": "mnist_cnn,resnet"}, "--models: unknown model 'resnet'; known: mnist_cnn, mnist_separable_cnn"),
-    ({"models": "mnist_cnn,,imdb_lstm"}, "--models: empty item"),
-    ({"modes": "infer,serve"}, "--modes: unknown value 'serve'; accepted: infer, predict, train"),
-    ({"batch_sizes": "1,0"}, "--batch-sizes: '0' is not a positive integer"),
-    ({"batch_sizes": "32,x"}, "--batch-sizes: 'x' is not a positive integer"),
-    ({"batch_sizes": "-4"}, "--batch-sizes: '-4' is not a positive integer"),
-    ({"devices": "tpu"}, "--devices: unknown device 'tpu'; accepted: cpu, gpu (every GPU), gpu:N"),
-    ({"devices": "gpu:x"}, "--devices: unknown device 'gpu:x'"),
-    ({"profile": "fast"}, "--profile: unknown value 'fast'; accepted: quick, full"),
-    ({"jit_compile": "yes"}, "--jit-compile: unknown value 'yes'; accepted: auto, on, off"),
-    ({"precision": "float16"}, "--precision: unknown value 'float16'; accepted: float32, mixed_float16, mixed_bfloat16"),
-    ({"tf32": "yes"}, "--tf32: unknown value 'yes'; accepted: default, on, off"),
-    ({"passes": "0"}, "--passes: '0' is not a positive integer; give e.g. 5"),
-    ({"passes": "3,4"}, "--passes: '3,4' is not one positive integer; give e.g. 5"),
-    ({"backend": "mxnet"}, "--backend: unknown value 'mxnet'; accepted: tensorflow, jax, torch"),
-]
 
 
 @pytest.mark.parametrize("values,message", BAD_VALUES, ids=[next(iter(v)) + "=" + next(iter(v.values()))

@@ -1,16 +1,12 @@
 """The report (`python -m bench report`): every file, the plotted data (through matplotlib's objects), bad input."""
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
-
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-
 from tests_support import make_run
+from tests_support import run_cli as run_subcommand
 
-from bench.cli import main
 from bench.output import plots, report
 
 matplotlib.use("Agg")
@@ -19,11 +15,6 @@ CASES = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode i
          for batch in (1, 8, 32)]
 
 
-matplotlib.use("Agg")
-
-
-CASES = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
-         for batch in (1, 8, 32)]
 
 
 @pytest.fixture
@@ -32,10 +23,7 @@ def gpu_run(tmp_path):
 
 
 def run_cli(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["report", *(str(a) for a in args)])
-    return code, out.getvalue(), err.getvalue()
+    return run_subcommand("report", *args)
 
 
 def test_report_writes_every_file(tmp_path, gpu_run):
