@@ -1,17 +1,19 @@
 """`python -m bench COMMAND`: the harness's command-line tools, as one argparse program.
 
-    compare   did the candidate run get slower than the baseline? (--by: side-by-side views)
+    ab        the regression gate: BASE and HEAD checkouts timed in alternating fresh processes
+    compare   did the candidate runs get slower than the baseline runs? (--by: side-by-side views)
     report    the runs as plots and pages
     sweep     one `pytest bench/` session per Keras backend
     overhead  does the harness add anything to what it measures?
 
-Exit codes: 0 done, 1 a regression (compare) or a failed session (sweep), 2 bad input.
-A bad input is one line on stderr, never a traceback.
+Exit codes: 0 done, 1 a regression (ab, compare) or a failed session (sweep), 2 bad input
+or nothing to judge, 3 an internal error. A bad input is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -70,11 +72,46 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    _add_ab(commands.add_parser("ab", help="the regression gate: base against head, processes as replicates"))
     _add_compare(commands.add_parser("compare", help="baseline against candidate, or side by side (--by)"))
     _add_report(commands.add_parser("report", help="plots and pages of runs"))
     _add_sweep(commands.add_parser("sweep", help="one benchmark session per Keras backend"))
     _add_overhead(commands.add_parser("overhead", help="the harness's median against a bare timing loop"))
     return parser
+
+
+def parse_budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise OptionError(f"--budget: {text!r} is not a positive number of minutes; give e.g. 12")
+    return value
+
+
+def _add_ab(parser):
+    parser.description = ("BASE HEAD: checkouts of this project (directories or git refs). Runs `pytest bench/` "
+                          "in fresh processes, alternating the sides, and judges every case and model with the "
+                          "processes as replicates; pytest's arguments go after --. Exit 1 on a regression or a "
+                          "case that fails or is missing in HEAD.")
+    parser.add_argument("base", metavar="BASE", help="the baseline: a checkout's directory or a git ref")
+    parser.add_argument("head", metavar="HEAD", help="the candidate: a checkout's directory or a git ref")
+    parser.add_argument("--budget", type=typed(parse_budget), default=12.0, metavar="MINUTES",
+                        help="wall-clock minutes to spend, all processes together (default: 12)")
+    _add_decision_options(parser)
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="an empty directory for the runs, logs and verdicts (default: results/ab/<UTC time>)")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="arguments for every process")
+    parser.set_defaults(handler=ab)
+
+
+def _add_decision_options(parser):
+    parser.add_argument("--threshold", type=typed(parse_threshold), default=0.10, metavar="PERCENT",
+                        help="smallest change of the median that counts (default: 10%%)")
+    parser.add_argument("--alpha", type=typed(parse_alpha), default=0.01, metavar="P",
+                        help="chance of any false alarm over all the cases and models (Holm-adjusted; "
+                        "default: 0.01)")
 
 
 def _add_compare(parser):
@@ -87,12 +124,9 @@ def _add_compare(parser):
     parser.add_argument("--baseline-run", metavar="RUN_ID", help="pick this run in the BASELINE directory")
     parser.add_argument("--candidate-run", metavar="RUN_ID", help="pick this run in the CANDIDATE directory")
     parser.add_argument("--runs", type=typed(positive_integer("--runs", "3")), default=1, metavar="N",
-                        dest="runs_per_side", help="pool the newest N runs of each directory (default: 1); "
-                        "repeated runs a side add every run's passes to the replicates")
-    parser.add_argument("--threshold", type=typed(parse_threshold), default=0.10, metavar="PERCENT",
-                        help="smallest change of the median that counts (default: 10%%)")
-    parser.add_argument("--alpha", type=typed(parse_alpha), default=0.01, metavar="P",
-                        help="chance of any false alarm over all the cases (Holm-adjusted; default: 0.01)")
+                        dest="runs_per_side", help="the newest N runs of each directory, each a replicate (default: 1, which "
+                        "decides nothing: one run is one sample of the run-to-run noise)")
+    _add_decision_options(parser)
     parser.add_argument("--normalize", action="store_true",
                         help="divide each run's times by its own calibration workload's time")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
@@ -140,10 +174,18 @@ def _add_overhead(parser):
 def main(argv=None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    # What follows the first -- is pytest's (ab, sweep), taken here: argparse cannot give a list
+    # positional the words after -- once the positionals before it have matched.
+    passed_on = argv[argv.index("--") + 1:] if "--" in argv else None
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     try:
         args, unknown = parser.parse_known_args(argv)
+        if passed_on is not None:
+            if not hasattr(args, "pytest_args"):
+                parser.error(f"unknown argument '--': {args.command} takes no pytest arguments")
+            args.pytest_args = [*args.pytest_args, *passed_on]
         if unknown:
-            after = "; pytest's arguments go after --" if args.command == "sweep" else ""
+            after = "; pytest's arguments go after --" if args.command in ("sweep", "ab") else ""
             parser.error(f"unknown argument {unknown[0]!r}{after}")
     except SystemExit as exit_:  # the parser printed its one line (or the help)
         return 2 if exit_.code else 0
@@ -152,10 +194,28 @@ def main(argv=None) -> int:
     except (store.RunFileError, OptionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # not the user's mistake: never exit 1, which reads as "a regression"
+        print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 3
+
+
+def ab(args) -> int:
+    from datetime import datetime, timezone
+
+    from bench import ab as gate
+
+    out = Path(args.out) if args.out else Path("results") / "ab" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out: {args.out!r} exists and is not a directory")
+    return gate.main(args.base, args.head, args.pytest_args, out=out, budget_min=args.budget,
+                     threshold=args.threshold, alpha=args.alpha)
 
 
 def compare(args) -> int:
-    from bench.analysis import gate, stats, views
+    import pandas as pd
+
+    from bench.analysis import gate, views
+    from bench.output.verdicts import verdict_lines
 
     if args.by == "device":
         if len(args.runs) != 1:
@@ -171,31 +231,41 @@ def compare(args) -> int:
                                  "(use --by backend or --by host for more)")
     if args.runs_per_side > 1 and (args.baseline_run or args.candidate_run):
         raise store.RunFileError("--runs pools a directory's newest runs: it cannot be combined with a named run")
-    if args.runs_per_side == 1:
-        baseline = store.load(store.resolve(args.runs[0], args.baseline_run))
-        candidate = store.load(store.resolve(args.runs[1], args.candidate_run))
-    else:
-        baseline = store.load_pooled(store.resolve_many(args.runs[0], args.runs_per_side))
-        candidate = store.load_pooled(store.resolve_many(args.runs[1], args.runs_per_side))
-    table, noise = gate.compare_runs(baseline, candidate, threshold=args.threshold, alpha=args.alpha,
-                                     normalize=args.normalize)
-    if baseline.samples is None or candidate.samples is None:
-        absent = [r.path.name for r in (baseline, candidate) if r.samples is None]
-        print(f"note: no samples file for {', '.join(absent)}: verdicts use the summary columns "
-              "(Welch's t-test on mean, stddev and rounds) instead of the raw samples")
-    slower = table[table["verdict"] == stats.SLOWER]
-    if args.format == "csv":
-        print(render(table, "csv"))
-        return 1 if not slower.empty else 0
-    print(f"baseline {baseline.run_id} | candidate {candidate.run_id} | threshold {args.threshold:.0%} | "
-          f"alpha {args.alpha}" + (" | normalized by calibration" if args.normalize else ""))
-    print(noise)
-    print(render(table, args.format, digits={"p_value": 4}))
-    print(", ".join(f"{count} {verdict}" for verdict, count in table["verdict"].value_counts().items()))
-    if not slower.empty:
-        print("slower: " + "; ".join(f"{r.model} {r.mode} b{r.batch_size} {r.device} x{r.ratio:.2f}"
-                                     for r in slower.itertuples()))
-    return 1 if not slower.empty else 0
+    sides = {"base": (args.runs[0], args.baseline_run), "head": (args.runs[1], args.candidate_run)}
+    frames = []
+    for side, (text, run_id) in sides.items():
+        paths = [store.resolve(text, run_id)] if args.runs_per_side == 1 else store.resolve_many(text, args.runs_per_side)
+        for number, path in enumerate(paths, 1):
+            frames.append(_process_values(path, normalize=args.normalize).assign(side=side, process=f"{side}{number}"))
+    values = pd.concat(frames, ignore_index=True)
+    backends_ = {side: sorted(values.loc[values["side"] == side, "backend"].unique()) for side in sides}
+    if backends_["base"] != backends_["head"]:
+        raise store.RunFileError(f"runs of different backends ({', '.join(backends_['base'])} against "
+                                 f"{', '.join(backends_['head'])}): compare them with --by backend")
+    verdicts = gate.judge(values, threshold=args.threshold, alpha=args.alpha)
+    if verdicts.cases.empty:
+        raise store.RunFileError(f"no case ran ok in both {args.runs[0]} and {args.runs[1]}")
+    if args.format != "csv":
+        print(f"baseline {args.runs[0]} | candidate {args.runs[1]} | {args.runs_per_side} run(s) a side | "
+              f"threshold {args.threshold:.0%} | alpha {args.alpha}"
+              + (" | normalized by calibration" if args.normalize else ""))
+        if args.runs_per_side == 1:
+            print("note: one run a side is one replicate of the run-to-run noise: no case can be decided. "
+                  "Compare directories of several runs with --runs N (N >= 3), or run `python -m bench ab`")
+    print("\n".join(verdict_lines(verdicts, args.format)))
+    return 1 if verdicts.failed else 0
+
+
+def _process_values(path: Path, *, normalize: bool):
+    """One run as one replicate; with `normalize`, its times divided by its calibration workload's."""
+    values = store.load_process(path)
+    if normalize:
+        columns = ["calibration_matmul_ms", "calibration_conv_ms"]
+        if any(c not in values for c in columns) or values[columns].isna().any().any():
+            raise store.RunFileError(f"{path}: no calibration figures ({', '.join(columns)}): "
+                                     "--normalize needs runs recorded by a harness that calibrates")
+        values["median_ms"] = values["median_ms"] / values[columns].sum(axis=1)
+    return values
 
 
 def report(args) -> int:

@@ -69,6 +69,11 @@ PROFILES = {
     "quick": Profile("quick", batch_sizes=(1, 32, 128), warmup_calls=2, warmup_s=0.1,
                      measure_s=0.5, min_rounds=5, max_rounds=500, passes=5,
                      tail_rounds=rounds_needed(0.99), tail_budget_s=30.0),
+    # `bench ab`'s: its replicates are processes, so each process is kept short: no p99 rounds
+    # (batch-1 inference gets the rounds of any other case), two batch sizes.
+    "gate": Profile("gate", batch_sizes=(1, 32), warmup_calls=2, warmup_s=0.1,
+                    measure_s=0.5, min_rounds=5, max_rounds=500, passes=5,
+                    tail_rounds=0, tail_budget_s=0.0),
     "full": Profile("full", batch_sizes=(1, 32, 128, 512), warmup_calls=10, warmup_s=2.0,
                     measure_s=5.0, min_rounds=30, max_rounds=5000, passes=10,
                     tail_rounds=1000, tail_budget_s=120.0),
@@ -159,6 +164,19 @@ def parse_replicas(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(_positive_integers(text, "--replicas", "1,2,4"))))
 
 
+def parse_threads(text: str) -> tuple[int, int] | None:
+    """'auto' -> None (the backend's own pools); 'N' -> (N, N); 'INTRA,INTER' -> (INTRA, INTER)."""
+    if text == "auto":
+        return None
+    try:
+        sizes = _positive_integers(text, "--threads", "1 or 2,1")
+    except OptionError:
+        raise OptionError(f"--threads: {text!r} is not auto, N or INTRA,INTER; give e.g. 1 or 2,1") from None
+    if len(sizes) > 2:
+        raise OptionError(f"--threads: {text!r} is not auto, N or INTRA,INTER; give e.g. 1 or 2,1")
+    return (sizes[0], sizes[-1])
+
+
 def parse_results_dir(text: str) -> Path:
     path = Path(text)
     if path.exists() and not path.is_dir():
@@ -186,12 +204,14 @@ OPTIONS = (
            "comma list of infer (compiled forward pass), predict (model.predict), "
            "train (one training step) (default: all three)"),
     Option("--batch-sizes", "SIZES", None, parse_batch_sizes,
-           "comma list of positive integers (default: the profile's: quick 1,32,128; full 1,32,128,512)"),
+           "comma list of positive integers (default: the profile's: quick 1,32,128; full 1,32,128,512; "
+           "gate 1,32)"),
     Option("--devices", "DEVICES", "cpu,gpu", parse_devices,
            "comma list of cpu, gpu (every GPU the backend sees) or gpu:N (default: cpu,gpu)"),
     Option("--profile", "NAME", "quick", parse_one("--profile", tuple(PROFILES)),
-           "quick (few rounds, minutes on a laptop) or full (more rounds and warm-up, batch 512 too; "
-           "numbers to publish) (default: quick)"),
+           "quick (few rounds, minutes on a laptop), full (more rounds and warm-up, batch 512 too; "
+           "numbers to publish) or gate (quick without the p99 rounds, batch 1 and 32: short processes "
+           "for `python -m bench ab`) (default: quick)"),
     Option("--passes", "N", None, parse_passes,
            "split each case's rounds over N passes through the whole matrix, so that a wandering "
            "machine speed averages out (default: the profile's: quick 5, full 10)"),
@@ -202,6 +222,10 @@ OPTIONS = (
     Option("--tf32", "MODE", "default", parse_one("--tf32", tuple(TF32)),
            "TensorFloat-32 matmuls on GPUs: on, off, or default (the backend's own; they differ: "
            "set it to compare backends fairly). Recorded per row (default: default)"),
+    Option("--threads", "N", "auto", parse_threads,
+           "CPU thread pools: auto (the backend's own), N (N threads inside an op, N ops at once) or "
+           "INTRA,INTER; recorded per row. On a small machine the pools fight over the cores: 1 makes "
+           "some cases far steadier (docs/measurements.md) (default: auto)"),
     Option("--backend", "NAME", None, parse_one("--backend", backends.BACKEND_NAMES),
            "Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow)"),
     Option("--results-dir", "DIR", "results", parse_results_dir,
@@ -229,6 +253,7 @@ class HarnessConfig:
     jit_compile: str
     precision: str
     tf32: str
+    threads: tuple[int, int] | None
     backend: str
     results_dir: Path
     require_gpu: bool
@@ -257,5 +282,5 @@ class HarnessConfig:
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
                    devices=parsed["devices"], profile=profile, passes=parsed["passes"] or profile.passes,
                    jit_compile=parsed["jit_compile"],
-                   precision=parsed["precision"], tf32=parsed["tf32"], backend=backend, results_dir=parsed["results_dir"],
+                   precision=parsed["precision"], tf32=parsed["tf32"], threads=parsed["threads"], backend=backend, results_dir=parsed["results_dir"],
                    require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"])

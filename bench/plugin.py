@@ -40,6 +40,11 @@ def pytest_configure(config):
     except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     backends.select(harness_config.backend)
+    if harness_config.threads:  # before the backend starts its pools
+        try:
+            backends.active().set_threads(*harness_config.threads)
+        except (backends.ThreadsUnsupported, RuntimeError) as error:
+            raise pytest.UsageError(str(error)) from None
     session = config.stash[SESSION] = BenchSession(harness_config)
     try:
         processes = backends.requested_processes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bench import ROOT, backends, store
@@ -51,6 +52,7 @@ class BenchSession:
             **run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
                               keras_version=keras.__version__, source_dir=ROOT),
             "processes": backends.requested_processes(), "process_id": backend.process_index(),
+            **backend.threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             **calibrate(backend.device_scope(self.plan.devices()["cpu"])),
         }
 

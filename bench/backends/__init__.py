@@ -18,6 +18,7 @@ from bench.backends.base import (
     DataParallelUnsupported,
     Device,
     MultiProcessUnsupported,
+    ThreadsUnsupported,
 )
 from bench.backends.jax import JaxBackend
 from bench.backends.tensorflow import TensorFlowBackend
@@ -25,7 +26,7 @@ from bench.backends.torch import TorchBackend
 
 __all__ = ["BACKENDS", "BACKEND_NAMES", "INSTALL_HINTS", "PROCESSES_VARIABLE", "Backend", "DataParallelUnsupported",
            "Device", "MultiProcessUnsupported", "active", "is_installed", "requested", "requested_processes",
-           "select"]
+           "select", "ThreadsUnsupported"]
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (TensorFlowBackend(), JaxBackend(), TorchBackend())}
 BACKEND_NAMES = tuple(BACKENDS)

@@ -19,6 +19,12 @@ class DataParallelUnsupported(RuntimeError):
                          "use --backend tensorflow (tf.distribute) or jax (keras.distribution)")
 
 
+class ThreadsUnsupported(RuntimeError):
+    def __init__(self, backend_name):
+        super().__init__(f"--threads: the {backend_name} backend's thread pools cannot be set by this harness; "
+                         "accepted: auto")
+
+
 class MultiProcessUnsupported(RuntimeError):
     def __init__(self, backend_name):
         super().__init__(f"{PROCESSES_VARIABLE}: the {backend_name} backend cannot join several processes in this "
@@ -100,6 +106,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def set_tf32(self, enabled: bool) -> None:
         """Allows or forbids TensorFloat-32 for float32 matmuls and convolutions."""
+
+    def set_threads(self, intra_op: int, inter_op: int) -> None:
+        """Fixes the CPU thread pools: threads inside one op, and ops run at once. Must run before
+        the backend starts; on a small machine the pools otherwise fight over the cores."""
+        raise ThreadsUnsupported(self.name)
+
+    def threads(self) -> dict:
+        """The pools' sizes in force, for the run's rows: None where the backend picks its own."""
+        return {"intra_op_threads": None, "inter_op_threads": None}
 
     def split_cpu(self, count: int) -> None:
         """Shows the CPU as `count` logical devices; must run before the backend starts."""

@@ -40,6 +40,19 @@ class TensorFlowBackend(Backend):
 
         config.enable_tensor_float_32_execution(enabled)
 
+    def set_threads(self, intra_op, inter_op):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+    def threads(self):
+        import tensorflow as tf
+
+        sizes = (tf.config.threading.get_intra_op_parallelism_threads(),
+                 tf.config.threading.get_inter_op_parallelism_threads())
+        return dict(zip(("intra_op_threads", "inter_op_threads"), (size or None for size in sizes)))  # 0: TF's own
+
     def split_cpu(self, count):
         import tensorflow as tf
 

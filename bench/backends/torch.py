@@ -36,6 +36,17 @@ class TorchBackend(Backend):
         torch.backends.cuda.matmul.allow_tf32 = enabled
         torch.backends.cudnn.allow_tf32 = enabled
 
+    def set_threads(self, intra_op, inter_op):
+        import torch
+
+        torch.set_num_threads(intra_op)
+        torch.set_num_interop_threads(inter_op)
+
+    def threads(self):
+        import torch
+
+        return {"intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads()}
+
     def device_of(self, tensor):
         return "cpu" if tensor.device.type == "cpu" else f"gpu:{tensor.device.index or 0}"
 

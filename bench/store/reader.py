@@ -33,12 +33,10 @@ class Run:
     path: Path
     cases: pd.DataFrame  # the rows with status ok (pooled: one row per case over the runs)
     samples: pd.DataFrame | None  # None when the samples file is absent
-    replicates: pd.DataFrame | None = None  # median_ms per case of each pass of each run (column `unit`)
-    label: str = ""
 
     @property
     def run_id(self) -> str:
-        return self.label or str(self.cases["run_id"].iloc[0])
+        return str(self.cases["run_id"].iloc[0])
 
     @property
     def backends(self) -> list[str]:
@@ -104,27 +102,27 @@ def resolve_many(text: str, count: int) -> list[Path]:
     return found[-count:]
 
 
-def load_pooled(paths: list[Path]) -> Run:
-    """Several runs of the same code as one side of a comparison.
-
-    Each case's median is the geometric mean of its run medians; the raw samples
-    and the replicates (each run's passes) are pooled.
-    """
-    loaded = [load(path) for path in paths]
-    if len(loaded) == 1:
-        return loaded[0]
-    per_run = pd.concat([run.cases for run in loaded], ignore_index=True)
+def load_process(path: Path) -> pd.DataFrame:
+    """One process's run as replicates: every case (any status) with its median and the variance of the
+    logs of its pass medians inside the process (NaN with one pass or no samples file)."""
+    frame = read_rows(path)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
+    _check_numeric(path, frame, ["batch_size", "replicas", "median_ms"])
     key = list(CASE_KEY)
-    pooled = per_run.groupby(key, sort=False).agg(
-        run_id=("run_id", "first"), host=("host", "first"), status=("status", "first"),
-        median_ms=("median_ms", lambda v: float(np.exp(np.log(v).mean()))), mean_ms=("mean_ms", "mean"),
-        stddev_ms=("stddev_ms", lambda v: float(np.sqrt((v**2).mean()))), rounds=("rounds", "sum"),
-        **{c: (c, "mean") for c in CALIBRATION_COLUMNS if c in per_run.columns},
-    ).reset_index()
-    samples = [run.samples for run in loaded]
-    label = f"{loaded[0].run_id} .. {loaded[-1].run_id} ({len(loaded)} runs)"
-    return Run(paths[-1], pooled, None if any(s is None for s in samples) else pd.concat(samples),
-               pd.concat([run.replicates for run in loaded], ignore_index=True), label)
+    calibration = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
+    values = frame[[*key, "run_id", "status", "message", "median_ms", *calibration]].copy()
+    values["pass_log_var"] = math.nan
+    samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
+    ok = frame[frame["status"] == "ok"]
+    if samples_path.exists() and not ok.empty:
+        samples = _load_samples(samples_path, ok.reset_index(drop=True))
+        medians = samples.groupby([*key, "pass"])["seconds"].median()
+        spread = np.log(medians).groupby(key).var(ddof=1).rename("spread").reset_index()
+        values = values.merge(spread, on=key, how="left")
+        values["pass_log_var"] = values.pop("spread")
+    return values
 
 
 def read_rows(path: Path) -> pd.DataFrame:
@@ -147,22 +145,7 @@ def load(path: Path) -> Run:
     _check_numeric(path, cases, [c for c in NUMERIC if c in cases.columns])
     samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
     samples = _load_samples(samples_path, cases) if samples_path.exists() else None
-    return Run(path, cases, samples, _replicates(cases, samples))
-
-
-def _replicates(cases: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
-    """Each case's median per pass (from the samples), or its one median (without them).
-
-    Passes sample the machine at different moments of the session, so their
-    medians are the replicates whose spread measures how far a case's time wanders.
-    """
-    key = list(CASE_KEY)
-    if samples is None:
-        return cases[key].assign(unit=cases["run_id"], median_ms=cases["median_ms"])
-    medians = samples.groupby([*key, "run_id", "pass"])["seconds"].median().mul(1e3).rename("median_ms")
-    medians = medians.reset_index()
-    medians["unit"] = medians["run_id"] + "/" + medians["pass"].astype(str)
-    return medians[[*key, "unit", "median_ms"]]
+    return Run(path, cases, samples)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -13,66 +13,89 @@ def run_cli(*args):
     return run_subcommand("compare", *args)
 
 
-def test_same_machine_twice_is_unchanged(tmp_path):
+MANY = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
+        for batch in (1, 8, 32, 128, 256)]
+
+
+def runs_a_side(tmp_path, *, run_noise, slowdown=None, runs=3, cases=MANY, calibration=None):
+    """`runs` baseline (a/) and candidate (b/) runs, each case shifted by its own run-level noise;
+    `slowdown` slows chosen cases in the candidate, `calibration` the candidate's whole machine."""
+    rng = np.random.default_rng(11)
+    for side, hour in (("a", 0), ("b", 5)):
+        machine = calibration if side == "b" and calibration else 1.0
+        for i in range(runs):
+            shifts = {case: float(rng.lognormal(0, run_noise))  # make_run scales by the calibration
+                      * ((slowdown or {}).get(case, 1.0) if side == "b" else 1.0) for case in cases}
+            make_run(tmp_path / side, f"20260101T0{hour + i}0000Z", seed=10 * hour + i, cases=cases, scale=shifts,
+                     calibration_ms=10.0 * machine)
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_one_run_a_side_decides_nothing_and_says_so(tmp_path):
     base = make_run(tmp_path / "a", "20260101T000000Z")
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1)
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("mnist_cnn", "train", 32): 2.0})
     code, out, _ = run_cli(base, cand)
     assert code == 0
-    assert "3 unchanged" in out
+    assert "note: one run a side is one replicate of the run-to-run noise: no case can be decided" in out
+    assert "5 inconclusive (models and cases)" in out  # 2 models, 3 cases: even the doubled one
 
 
-def test_a_20_percent_slower_case_fails_and_is_named_last(tmp_path):
-    make_run(tmp_path / "a", "20260101T000000Z")
-    make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("mnist_cnn", "train", 32): 1.2})
-    code, out, _ = run_cli(tmp_path / "a", tmp_path / "b")  # directories: their newest runs
+def test_runs_a_side_same_code_raise_no_alarm(tmp_path):
+    base, cand = runs_a_side(tmp_path, run_noise=0.05)
+    code, out, _ = run_cli(base, cand, "--runs", "3")
+    assert code == 0, out
+    assert "| 3 run(s) a side |" in out.splitlines()[0]
+    assert "noise: with 3 against 3 processes a typical case must move by x" in out
+
+
+def test_runs_a_side_find_one_slower_case_and_name_it_last(tmp_path):
+    slower = ("imdb_lstm", "train", 32)
+    base, cand = runs_a_side(tmp_path, run_noise=0.02, slowdown={slower: 1.3})
+    code, out, _ = run_cli(base, cand, "--runs", "3")
     assert code == 1
-    assert out.splitlines()[-1].startswith("slower: mnist_cnn train b32 cpu x1.")
+    assert out.splitlines()[-1] == "SLOWER imdb_lstm train b32 cpu"
+    table = pd.read_csv(io.StringIO(run_cli(base, cand, "--runs", "3", "--format", "csv")[1]))
+    assert table.loc[table["verdict"] == "slower", ["model", "mode", "batch_size"]].values.tolist() == [list(slower)]
 
 
-def test_a_3_percent_slower_case_passes(tmp_path):
-    base = make_run(tmp_path / "a", "20260101T000000Z")
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("mnist_cnn", "train", 32): 1.03})
-    assert run_cli(base, cand)[0] == 0
+def test_a_whole_model_slower_is_named_as_a_model(tmp_path):
+    slowdown = {case: 1.15 for case in MANY if case[0] == "mnist_cnn"}
+    base, cand = runs_a_side(tmp_path, run_noise=0.02, slowdown=slowdown, runs=4)
+    code, out, _ = run_cli(base, cand, "--runs", "4")
+    assert code == 1 and "SLOWER mnist_cnn cpu" in out.splitlines()
 
 
 def test_csv_and_markdown_formats(tmp_path):
-    base = make_run(tmp_path / "a", "20260101T000000Z")
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1)
-    _, out, _ = run_cli(base, cand, "--format", "csv")
+    base, cand = runs_a_side(tmp_path, run_noise=0.02, runs=2)
+    code, out, _ = run_cli(base, cand, "--runs", "2", "--format", "csv")
     table = pd.read_csv(io.StringIO(out))
-    assert len(table) == 3 and set(table["verdict"]) == {"unchanged"}
-    assert {"baseline_ms", "candidate_ms", "ratio", "p_value"} <= set(table.columns)
-    _, out, _ = run_cli(base, cand, "--format", "markdown")
-    assert [line for line in out.splitlines() if line.startswith("|")][1].startswith("|---|")
+    assert code == 0 and len(table) == len(MANY)
+    assert {"ratio", "low", "high", "p_holm", "detectable", "n_base", "n_head", "verdict"} <= set(table.columns)
+    code, out, _ = run_cli(base, cand, "--runs", "2", "--format", "markdown")
+    assert code == 0 and "| model | device | base_ms |" in out
 
 
-def test_cases_only_on_one_side(tmp_path):
-    base = make_run(tmp_path / "a", "20260101T000000Z", cases=CASES[:2])
-    cand = make_run(tmp_path / "b", "20260101T010000Z", cases=CASES[1:])
-    _, out, _ = run_cli(base, cand, "--format", "csv")
-    verdicts = pd.read_csv(io.StringIO(out)).set_index("model")["verdict"]
-    assert verdicts["imdb_lstm"] == "only in candidate"
-    assert "only in baseline" in set(verdicts)
-
-
-def test_without_samples_the_summary_is_used_and_said(tmp_path):
+def test_a_case_missing_in_the_candidate_fails_and_is_named(tmp_path):
     base = make_run(tmp_path / "a", "20260101T000000Z")
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, scale={("imdb_lstm", "infer", 1): 1.5})
-    cand.with_name(cand.stem + ".samples.csv").unlink()
+    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, cases=CASES[:2])
     code, out, _ = run_cli(base, cand)
     assert code == 1
-    assert "verdicts use the summary columns" in out.splitlines()[0]
+    assert "FAILED imdb_lstm infer b1 cpu: missing in head" in out.splitlines()
+
+
+def test_without_samples_the_run_medians_are_the_replicates(tmp_path):
+    base, cand = runs_a_side(tmp_path, run_noise=0.02, runs=3)
+    for samples in tmp_path.rglob("*.samples.csv"):
+        samples.unlink()
+    code, out, _ = run_cli(base, cand, "--runs", "3", "--format", "csv")
+    assert code == 0 and (pd.read_csv(io.StringIO(out))["n_base"] == 3).all()
 
 
 def test_normalize_removes_a_slower_machine(tmp_path):
-    base = make_run(tmp_path / "a", "20260101T000000Z", calibration_ms=10)
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, calibration_ms=20)  # all twice as slow
-    assert run_cli(base, cand)[0] == 1
-    code, out, _ = run_cli(base, cand, "--normalize", "--format", "csv")
-    table = pd.read_csv(io.StringIO(out))
-    assert code == 0 and set(table["verdict"]) == {"unchanged"}
-    assert table["ratio"].to_numpy() == pytest.approx(2.0, rel=0.05)
-    assert table["normalized_ratio"].to_numpy() == pytest.approx(1.0, rel=0.05)
+    base, cand = runs_a_side(tmp_path, run_noise=0.02, calibration=1.5)
+    assert run_cli(base, cand, "--runs", "3")[0] == 1
+    code, out, _ = run_cli(base, cand, "--runs", "3", "--normalize")
+    assert code == 0 and "normalized by calibration" in out.splitlines()[0]
 
 
 def test_by_device_gives_the_gpu_speedup(tmp_path):
@@ -120,7 +143,7 @@ def bad_inputs(tmp_path, good_run):
         ((empty, good_run), "empty.csv: empty file"),
         ((not_run, good_run), "notrun.csv: not a run file: missing columns run_id, backend, device, mode"),
         ((good_run, text), "column median_ms has a non-numeric value 'fast'"),
-        ((good_run, other), "no case in common"),
+        ((good_run, other), "no case ran ok in both"),
         ((good_run, good_run, "--threshold", "abc"), "--threshold: 'abc' is not a percentage"),
         ((good_run, good_run, "--threshold=-5%"), "--threshold: '-5%' is negative"),
         ((good_run, good_run, "--alpha", "2"), "--alpha: '2' is not a probability"),
@@ -141,64 +164,6 @@ def test_every_bad_input_is_one_line_and_exit_2(tmp_path, good_run):
         assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-MANY = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode in ("infer", "train")
-        for batch in (1, 8, 32, 128, 256)]
-
-
-def noisy_runs(tmp_path, *, run_noise, slowdown=1.0):
-    """A baseline and a candidate whose cases each shift by a random run-level factor."""
-    rng = np.random.default_rng(7)
-    shifts = {case: float(rng.lognormal(0, run_noise)) * slowdown for case in MANY}
-    base = make_run(tmp_path / "a", "20260101T000000Z", cases=MANY)
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, cases=MANY, scale=shifts)
-    return base, cand
-
-
-def test_a_noisy_machine_raises_no_false_alarm(tmp_path):
-    base, cand = noisy_runs(tmp_path, run_noise=0.20)
-    code, out, _ = run_cli(base, cand)
-    assert code == 0
-    assert "slower" not in out.splitlines()[-1]
-    noise_line = next(line for line in out.splitlines() if line.startswith("noise:"))
-    assert "between the runs (spread of the log ratios over 20 cases, one pass a side)" in noise_line
-
-
-def test_a_regression_of_every_case_is_found_under_small_noise(tmp_path):
-    base, cand = noisy_runs(tmp_path, run_noise=0.02, slowdown=1.2)
-    code, out, _ = run_cli(base, cand, "--format", "csv")
-    assert code == 1
-    assert (pd.read_csv(io.StringIO(out))["verdict"] == "slower").all()
-
-
-def pooled_runs(tmp_path, *, run_noise, slowdown=None, runs=3):
-    """`runs` baseline and candidate runs of MANY, each case shifted by its own run-level noise."""
-    rng = np.random.default_rng(11)
-    for side, hour in (("a", 0), ("b", 5)):
-        for i in range(runs):
-            shifts = {case: float(rng.lognormal(0, run_noise)) * ((slowdown or {}).get(case, 1.0) if side == "b"
-                                                                  else 1.0) for case in MANY}
-            make_run(tmp_path / side, f"20260101T0{hour + i}0000Z", seed=10 * hour + i, cases=MANY, scale=shifts)
-    return tmp_path / "a", tmp_path / "b"
-
-
-def test_pooled_runs_measure_the_noise_and_raise_no_false_alarm(tmp_path):
-    base, cand = pooled_runs(tmp_path, run_noise=0.15)
-    code, out, _ = run_cli(base, cand, "--runs", "3")
-    assert code == 0
-    assert any(line.startswith("noise:") and "from one pass to the next" in line and "with 3 against 3 passes" in line
-               for line in out.splitlines())
-    assert "(3 runs) | candidate" in out.splitlines()[0]
-
-
-def test_pooled_runs_find_one_slower_case(tmp_path):
-    slower = ("imdb_lstm", "train", 32)
-    base, cand = pooled_runs(tmp_path, run_noise=0.03, slowdown={slower: 1.3})
-    code, out, _ = run_cli(base, cand, "--runs", "3", "--format", "csv")
-    table = pd.read_csv(io.StringIO(out))
-    assert code == 1
-    assert table.loc[table["verdict"] == "slower", ["model", "mode", "batch_size"]].values.tolist() == [list(slower)]
-
-
 @pytest.mark.parametrize("args,message", [
     (("--runs", "0"), "--runs: '0' is not a positive integer"),
     (("--runs", "4"), "2 run(s) in this directory; --runs asks for 4"),
@@ -212,40 +177,14 @@ def test_bad_pooling(tmp_path, args, message):
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
-def passes_runs(tmp_path, *, pass_noise, slowdown=None):
-    """A baseline and a candidate of MANY cases in 5 passes each, whose speed wanders from pass to pass."""
-    base = make_run(tmp_path / "a", "20260101T000000Z", cases=MANY, passes=5, pass_noise=pass_noise)
-    cand = make_run(tmp_path / "b", "20260101T010000Z", seed=1, cases=MANY, passes=5, pass_noise=pass_noise,
-                    scale=slowdown)
-    return base, cand
+def test_an_internal_error_exits_3_not_1(monkeypatch, tmp_path):
+    """Exit 1 means "a regression": a bug in the gate must not read as one."""
+    from bench.analysis import gate
 
+    def broken(*args, **kwargs):
+        raise KeyError("median_ms")
 
-def test_passes_give_each_case_its_noise_and_no_false_alarm(tmp_path):
-    base, cand = passes_runs(tmp_path, pass_noise=0.15)
-    code, out, _ = run_cli(base, cand)
-    assert code == 0, out
-    noise_line = next(line for line in out.splitlines() if line.startswith("noise:"))
-    assert "from one pass to the next (median over 20 cases" in noise_line
-    assert "with 5 against 5 passes a typical case must move by" in noise_line
-    table = pd.read_csv(io.StringIO(run_cli(base, cand, "--format", "csv")[1]))
-    assert (table["detectable"] > 1.1).all() and (table["p_holm"] >= table["p_value"]).all()
-
-
-def test_passes_find_one_slower_case_that_clears_its_noise(tmp_path):
-    slower = ("imdb_lstm", "train", 32)
-    base, cand = passes_runs(tmp_path, pass_noise=0.03, slowdown={slower: 1.2})
-    code, out, _ = run_cli(base, cand, "--format", "csv")
-    table = pd.read_csv(io.StringIO(out))
-    assert code == 1
-    assert table.loc[table["verdict"] == "slower", ["model", "mode", "batch_size"]].values.tolist() == [list(slower)]
-    assert table["detectable"].max() < 1.2  # what the table promised it could see
-
-
-def test_a_slowdown_inside_a_cases_noise_is_inconclusive_and_says_what_it_would_take(tmp_path):
-    slower = ("imdb_lstm", "train", 32)
-    base, cand = passes_runs(tmp_path, pass_noise=0.15, slowdown={slower: 1.2})
-    code, out, _ = run_cli(base, cand, "--format", "csv")
-    table = pd.read_csv(io.StringIO(out)).set_index(["model", "mode", "batch_size"])
-    assert code == 0
-    assert table.loc[slower, "verdict"] == "inconclusive"
-    assert table.loc[slower, "detectable"] > 1.2
+    monkeypatch.setattr(gate, "judge", broken)
+    base = make_run(tmp_path / "a", "20260101T000000Z")
+    code, out, err = run_cli(base, base)
+    assert code == 3 and err.strip() == "internal error: KeyError: 'median_ms'"

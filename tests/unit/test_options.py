@@ -13,7 +13,10 @@ BAD_VALUES = [
     ({"batch_sizes": "-4"}, "--batch-sizes: '-4' is not a positive integer"),
     ({"devices": "tpu"}, "--devices: unknown device 'tpu'; accepted: cpu, gpu (every GPU), gpu:N"),
     ({"devices": "gpu:x"}, "--devices: unknown device 'gpu:x'"),
-    ({"profile": "fast"}, "--profile: unknown value 'fast'; accepted: quick, full"),
+    ({"profile": "fast"}, "--profile: unknown value 'fast'; accepted: quick, gate, full"),
+    ({"threads": "0"}, "--threads: '0' is not auto, N or INTRA,INTER; give e.g. 1 or 2,1"),
+    ({"threads": "1,2,3"}, "--threads: '1,2,3' is not auto, N or INTRA,INTER"),
+    ({"threads": "many"}, "--threads: 'many' is not auto, N or INTRA,INTER"),
     ({"jit_compile": "yes"}, "--jit-compile: unknown value 'yes'; accepted: auto, on, off"),
     ({"precision": "float16"}, "--precision: unknown value 'float16'; accepted: float32, mixed_float16, mixed_bfloat16"),
     ({"tf32": "yes"}, "--tf32: unknown value 'yes'; accepted: default, on, off"),
@@ -90,3 +93,8 @@ def test_replicas_need_the_train_mode():
                                                     (1.0, 1, 5)])
 def test_rounds_are_shared_out_over_the_passes(step_s, passes, per_pass):
     assert PROFILES["quick"].rounds_per_pass(step_s, passes) == per_pass
+
+
+@pytest.mark.parametrize("text,sizes", [("auto", None), ("1", (1, 1)), ("2,1", (2, 1))])
+def test_threads_are_intra_and_inter_op_sizes(text, sizes):
+    assert HarnessConfig.from_values({"threads": text}).threads == sizes

@@ -1,0 +1,272 @@
+"""`python -m bench ab BASE HEAD`: the regression gate, with fresh processes as the replicates.
+
+BASE and HEAD are checkouts of this project (directories, or git refs of the
+repository this runs in, checked out as worktrees under --out). Each side's
+`python -m pytest bench/` runs in fresh processes, alternating A B B A A B ...
+with the same arguments, so that the machine's slow and fast spells fall on both
+sides alike. After MIN_PROCESSES a side, each look settles the cases and models
+whose interval lies inside the threshold band; the next processes time only what
+is still undecided (every case of an undecided model), until nothing is or the
+budget is spent. Verdicts: bench.analysis.gate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench import ROOT, store
+from bench.analysis import gate
+from bench.options import OptionError
+from bench.output.verdicts import verdict_lines
+from bench.store import CASE_KEY
+
+# The recipe when no pytest arguments are given: the gate profile's short processes, no predict
+# (Keras' predict machinery costs ~0.1 s a call: the 2-core VM then affords too few processes).
+DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train")
+MIN_PROCESSES = 3  # a side, before any case is settled or the gate may stop: 4 df of the case's own
+ORDER = ("base", "head", "head", "base")  # repeated: each side goes first as often as second
+STARTUP_S = 15.0  # a process's cost before its first case (imports, calibration), for the budget
+# ab chooses the cases with -k and writes where it is told; one side's own choices would break that.
+OWNED_OPTIONS = ("-k", "--results-dir", "--replicas", "--benchmark-disable", "--collect-only", "--co")
+
+
+class CheckoutError(OptionError):
+    """A BASE or HEAD that is not a checkout of this project."""
+
+
+@dataclass
+class Side:
+    name: str  # base or head
+    given: str  # what the user typed
+    checkout: Path
+    cases: set[str] = field(default_factory=set)  # case ids its collection found
+    worktree: bool = False  # made by ab from a git ref, removed when it is done
+
+
+@dataclass
+class Process:
+    side: str
+    number: int
+    seconds: float
+    run: Path | None
+    log: Path
+    selected: int  # cases asked for
+
+
+def checkout(text: str, name: str, workdir: Path) -> Side:
+    """A directory holding this project, or a git ref of ROOT's repository made into a worktree."""
+    path = Path(text)
+    if path.is_dir():
+        if not ((path / "bench" / "plugin.py").is_file() and (path / "conftest.py").is_file()):
+            raise CheckoutError(f"{name.upper()}: {text!r} is not a checkout of this project (no bench/plugin.py "
+                                "and conftest.py); give its directory or a git ref")
+        return Side(name, text, path.resolve())
+    commit = _git("rev-parse", "--verify", "--quiet", f"{text}^{{commit}}")
+    if commit is None:
+        raise CheckoutError(f"{name.upper()}: {text!r} is neither a directory nor a git ref of {ROOT}; "
+                            "give a checkout's directory or a commit, branch or tag")
+    tree = workdir / "checkouts" / f"{name}-{commit[:12]}"
+    if not tree.exists() and _git("worktree", "add", "--detach", "--quiet", str(tree), commit) is None:
+        raise CheckoutError(f"{name.upper()}: could not check out {text!r} into {tree}")
+    return Side(name, text, tree, worktree=True)
+
+
+def _git(*args: str) -> str | None:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def check_pytest_args(pytest_args: list[str]) -> None:
+    for arg in pytest_args:
+        flag = arg.split("=", 1)[0]
+        if flag in OWNED_OPTIONS or (flag.startswith("-k") and flag != "-k" and not flag.startswith("--")):
+            raise OptionError(f"{flag} after --: ab sets it itself (it picks the cases each process times and "
+                              "writes every run under --out); narrow the matrix with --models, --modes, "
+                              "--batch-sizes, --devices")
+
+
+def collect(side: Side, pytest_args: list[str]) -> None:
+    """The side's cases, as its own code lists them; a usage error (bad option) is raised as one line."""
+    command = [sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider",
+               *pytest_args]
+    done = subprocess.run(command, cwd=side.checkout, capture_output=True, text=True)
+    if done.returncode not in (0, 5):
+        lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+        # pytest's own refusal follows its usage line ("...: error: unrecognized arguments: --x");
+        # the harness's is one "ERROR: --option: ..." line.
+        reasons = [re.sub(r"^(ERROR: |\S+: error: )", "", line) for line in lines
+                   if re.match(r"^(ERROR: |\S+: error: )", line) and not line.startswith("ERROR: usage:")]
+        raise OptionError(f"{side.name.upper()} ({side.given}): pytest refused the arguments: "
+                          f"{reasons[0] if reasons else (lines[-1] if lines else done.returncode)}")
+    side.cases = {re.sub(r"-pass\d+$", "", match) for match in re.findall(r"::test_model\[([^\]]+)\]", done.stdout)}
+
+
+def case_id(case: dict) -> str:
+    """The pytest id of a single-device case (bench.plan.Case.id) from a run's row."""
+    return f"{case['model']}-{case['mode']}-{case['device']}-b{int(case['batch_size'])}"
+
+
+def selection(values: pd.DataFrame, undecided_cases: set, undecided_models: set) -> list[str]:
+    """The case ids the next processes time: undecided cases, and every case of an undecided model."""
+    chosen = []
+    for case in values[list(CASE_KEY)].drop_duplicates().itertuples(index=False):
+        row = dict(zip(CASE_KEY, case))
+        if tuple(case) in undecided_cases or tuple(row[c] for c in gate.MODEL_KEY) in undecided_models:
+            chosen.append(case_id(row))
+    return sorted(set(chosen))
+
+
+def keyword(ids: list[str]) -> str:
+    """A -k expression matching exactly these cases, in every pass (ids end with ] or -passN])."""
+    return " or ".join(f"[{case}] or [{case}-pass" for case in ids)
+
+
+class Gate:
+    """Runs the processes, alternating the sides, and judges them (see the module docstring)."""
+
+    def __init__(self, base: Side, head: Side, pytest_args: list[str], *, out: Path, budget_s: float,
+                 threshold: float, alpha: float, say=print):
+        self.sides = {"base": base, "head": head}
+        self.pytest_args, self.out, self.budget_s = pytest_args, out, budget_s
+        self.threshold, self.alpha, self.say = threshold, alpha, say
+        self.processes: list[Process] = []
+        self.settled: set = set()
+        self.started = time.monotonic()
+
+    def run(self) -> gate.Verdicts | None:
+        ids: list[str] | None = None  # None: the whole matrix
+        order = itertools.cycle(ORDER)
+        while True:
+            pair = [next(order), next(order)]
+            if not self._affordable(ids):
+                break
+            for side in pair:
+                self._run_process(side, ids)
+            if self._count("base") < MIN_PROCESSES or self._count("head") < MIN_PROCESSES:
+                continue
+            verdicts = self.judge()
+            self.settled |= {k for k in _unchanged(verdicts)}
+            cases, models = verdicts.undecided()
+            if not cases and not models:
+                self.say("every case and model decided")
+                break
+            ids = selection(self.values(), cases, models)
+            self.say(f"undecided: {len(cases)} case(s), {len(models)} model(s); next processes time {len(ids)} case(s)")
+        return self.judge() if self.processes else None
+
+    def _count(self, side: str) -> int:
+        return sum(1 for p in self.processes if p.side == side and p.run is not None)
+
+    def _affordable(self, ids) -> bool:
+        """Whether one more pair of processes fits in the budget, at the pace measured so far."""
+        elapsed = time.monotonic() - self.started
+        if not self.processes:
+            return True
+        full = [p.seconds for p in self.processes if p.selected == 0] or [p.seconds for p in self.processes]
+        per_case = max(0.0, (sum(full) / len(full) - STARTUP_S)) / max(1, len(self._all_cases()))
+        pair_s = 2 * (STARTUP_S + per_case * (len(ids) if ids is not None else len(self._all_cases())))
+        if elapsed + pair_s > self.budget_s:
+            self.say(f"budget: {elapsed / 60:.1f} of {self.budget_s / 60:.1f} min spent; the next pair needs "
+                     f"~{pair_s / 60:.1f} min")
+            return False
+        return True
+
+    def _all_cases(self) -> set:
+        return self.sides["base"].cases | self.sides["head"].cases
+
+    def _run_process(self, side: str, ids: list[str] | None) -> None:
+        number = len(self.processes) + 1
+        results = self.out / side
+        log = self.out / "logs" / f"{number:03d}-{side}.log"
+        before = set(results.glob("*.csv")) if results.exists() else set()
+        command = [sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider", *self.pytest_args,
+                   "--results-dir", str(results.resolve())]
+        if ids is not None:
+            command += ["-k", keyword(ids)]
+        start = time.monotonic()
+        with log.open("w") as stream:
+            subprocess.run(command, cwd=self.sides[side].checkout, stdout=stream, stderr=subprocess.STDOUT)
+        seconds = time.monotonic() - start
+        written = sorted(p for p in set(results.glob("*.csv")) - before if not p.name.endswith(store.SAMPLES_SUFFIX))
+        run = written[-1] if written else None
+        self.processes.append(Process(side, number, seconds, run, log, len(ids) if ids is not None else 0))
+        what = run.name if run else f"no run written (see {log})"
+        self.say(f"{number:3d} {side:4s} {seconds:6.1f} s  {what}")
+
+    def values(self) -> pd.DataFrame:
+        frames = []
+        for process in self.processes:
+            if process.run is not None:
+                frame = store.load_process(process.run)
+                frames.append(frame.assign(side=process.side, process=f"{process.side}{process.number:03d}"))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def judge(self) -> gate.Verdicts | None:
+        values = self.values()
+        if values.empty or not {"base", "head"} <= set(values["side"]):
+            return None
+        verdicts = gate.judge(values, threshold=self.threshold, alpha=self.alpha, settled=self.settled)
+        base, head = self.sides["base"].cases, self.sides["head"].cases
+        verdicts.holes += [f"{case}: missing in head (its collection has no such case)"
+                           for case in sorted(base - head)]
+        return verdicts
+
+
+def _unchanged(verdicts: gate.Verdicts) -> set:
+    from bench.analysis.stats import UNCHANGED
+
+    cases = verdicts.cases[verdicts.cases["verdict"] == UNCHANGED]
+    models = verdicts.models[verdicts.models["verdict"] == UNCHANGED]
+    return ({tuple(row) for row in cases[list(CASE_KEY)].itertuples(index=False)}
+            | {tuple(row) for row in models[list(gate.MODEL_KEY)].itertuples(index=False)})
+
+
+def main(base_text: str, head_text: str, pytest_args: list[str], *, out: Path, budget_min: float,
+         threshold: float, alpha: float, say=print) -> int:
+    """The whole gate: check the input, collect both sides, run, print and write the verdicts.
+
+    Returns:
+        0 no regression, 1 a regression or a hole (named), 2 nothing could be judged.
+    """
+    pytest_args = list(pytest_args) or list(DEFAULT_ARGS)
+    check_pytest_args(pytest_args)
+    if out.exists() and any(out.iterdir()):
+        raise OptionError(f"--out: {out} is not empty; every gate writes its runs into a directory of its own")
+    base, head = checkout(base_text, "base", out), checkout(head_text, "head", out)
+    try:
+        for side in (base, head):
+            collect(side, pytest_args)
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        return _gate(base, head, pytest_args, out=out, budget_min=budget_min, threshold=threshold, alpha=alpha,
+                     say=say)
+    finally:
+        for side in (base, head):
+            if side.worktree:
+                _git("worktree", "remove", "--force", str(side.checkout))
+
+
+def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, alpha, say) -> int:
+    base_text, head_text = base.given, head.given
+    if not base.cases:
+        raise OptionError(f"BASE ({base_text}): no benchmark case in its matrix; widen the pytest arguments")
+    say(f"ab: {base_text} against {head_text}: {len(base.cases)} case(s) ({' '.join(pytest_args)}), budget "
+        f"{budget_min:g} min, threshold {threshold:.0%}, alpha {alpha}; runs in {out}")
+    gate_ = Gate(base, head, pytest_args, out=out, budget_s=budget_min * 60, threshold=threshold, alpha=alpha, say=say)
+    verdicts = gate_.run()
+    if verdicts is None or verdicts.cases.empty:
+        say("error: nothing could be judged: no case ran ok on both sides (see the logs in "
+            f"{out / 'logs'})")
+        return 2
+    verdicts.models.to_csv(out / "models.csv", index=False)
+    verdicts.cases.to_csv(out / "cases.csv", index=False)
+    for line in verdict_lines(verdicts):
+        say(line)
+    return 1 if verdicts.failed else 0

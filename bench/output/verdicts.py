@@ -1,0 +1,25 @@
+"""The gate's verdicts on screen (ab and compare): models, then cases, the noise, then what failed."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.analysis.gate import Verdicts
+from bench.output.tables import render
+
+SHOWN = ["base_ms", "head_ms", "ratio", "low", "high", "p_holm", "n_base", "n_head", "verdict", "needs"]
+
+
+def verdict_lines(verdicts: Verdicts, fmt: str = "table") -> list[str]:
+    """The lines to print. `csv`: the cases' table alone, every column."""
+    if fmt == "csv":
+        return [render(verdicts.cases, "csv")]
+    digits = {"p_holm": 4, "base_ms": 3, "head_ms": 3}
+    lines = [render(verdicts.models[["model", "device", *SHOWN]], fmt, digits=digits), "",
+             render(verdicts.cases[["model", "mode", "batch_size", "device", *SHOWN]], fmt, digits=digits),
+             verdicts.noise]
+    counts = pd.concat([verdicts.models["verdict"], verdicts.cases["verdict"]]).value_counts()
+    lines.append(", ".join(f"{count} {verdict}" for verdict, count in counts.items()) + " (models and cases)")
+    lines += [f"FAILED {hole}" for hole in verdicts.holes]
+    lines += [f"SLOWER {name}" for name in verdicts.regressions]
+    return lines

@@ -1,0 +1,66 @@
+"""`python -m bench ab` end to end: real processes on a tiny matrix, a HEAD whose model fails to build,
+and pytest refusing an argument (one line, exit 2)."""
+
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from tests_support import ROOT
+
+pytestmark = pytest.mark.integration
+
+TINY = ["--models", "mnist_cnn", "--modes", "infer", "--batch-sizes", "32", "--devices", "cpu", "--profile", "gate",
+        "--passes", "1"]
+
+
+def run_ab(*args, cwd=ROOT):
+    done = subprocess.run([sys.executable, "-m", "bench", "ab", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    return done.returncode, done.stdout, done.stderr
+
+
+def copy_of_the_project(target):
+    """A checkout-like copy of this project (the files `pytest bench/` needs)."""
+    target.mkdir()
+    for name in ("bench", "models", "conftest.py", "pyproject.toml"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target / name)
+    return target
+
+
+def test_same_code_on_both_sides_alternates_processes_and_raises_no_alarm(tmp_path):
+    head = copy_of_the_project(tmp_path / "head")
+    code, out, err = run_ab(ROOT, head, "--budget", "2.5", "--out", tmp_path / "gate", "--", *TINY)
+    assert code == 0, out + err
+    runs = {side: [p for p in (tmp_path / "gate" / side).glob("*.csv") if not p.name.endswith(".samples.csv")]
+            for side in ("base", "head")}
+    assert len(runs["base"]) >= 3 and len(runs["head"]) >= 3, out  # MIN_PROCESSES a side
+    order = [line.split()[1] for line in out.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
+    assert order[:4] == ["base", "head", "head", "base"]
+    cases = pd.read_csv(tmp_path / "gate" / "cases.csv")
+    assert cases[["model", "mode", "batch_size"]].values.tolist() == [["mnist_cnn", "infer", 32]]
+    assert cases["verdict"].iloc[0] in ("unchanged", "inconclusive") and cases["n_base"].iloc[0] >= 3
+    assert pd.read_csv(tmp_path / "gate" / "models.csv")["model"].tolist() == ["mnist_cnn"]
+
+
+def test_a_model_that_fails_to_build_in_head_fails_the_gate_naming_its_cases(tmp_path):
+    head = copy_of_the_project(tmp_path / "head")
+    builder = head / "models" / "mnist.py"
+    builder.write_text(builder.read_text().replace('    return _cnn(layers.Conv2D,',
+                                                   '    raise ValueError("broken on purpose")\n    return _cnn(layers.Conv2D,'))
+    code, out, err = run_ab(ROOT, head, "--budget", "0.05", "--out", tmp_path / "gate", "--",
+                            *TINY[:1], "mnist_cnn,mnist_separable_cnn", *TINY[2:])
+    assert code == 1, out + err
+    assert "FAILED mnist_cnn infer b32 cpu: error in head (1 of 1 processes): ValueError: broken on purpose" in out
+
+
+def test_an_argument_pytest_refuses_is_one_line_and_exit_2(tmp_path):
+    code, out, err = run_ab(ROOT, ROOT, "--out", tmp_path / "gate", "--", "--no-such-option")
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()] and "pytest refused the arguments" in err
+    assert "--no-such-option" in err
