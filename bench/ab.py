@@ -29,8 +29,9 @@ from bench.output.verdicts import verdict_lines
 from bench.store import CASE_KEY
 
 # The recipe when no pytest arguments are given: the gate profile's short processes, no predict
-# (Keras' predict machinery costs ~0.1 s a call: the 2-core VM then affords too few processes).
-DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train")
+# (Keras' predict machinery costs ~0.1 s a call: the 2-core VM then affords too few processes),
+# one thread per pool (whole processes wander far less: docs/measurements.md, "Thread pools").
+DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train", "--threads", "1")
 MIN_PROCESSES = 3  # a side, before any case is settled or the gate may stop: 4 df of the case's own
 ORDER = ("base", "head", "head", "base")  # repeated: each side goes first as often as second
 STARTUP_S = 15.0  # a process's cost before its first case (imports, calibration), for the budget
