@@ -35,6 +35,7 @@ DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train", "--threads", "1")
 MIN_PROCESSES = 3  # a side, before any case is settled or the gate may stop: 4 df of the case's own
 ORDER = ("base", "head", "head", "base")  # repeated: each side goes first as often as second
 STARTUP_S = 15.0  # a process's cost before its first case (imports, calibration), for the budget
+HANG_S = 120.0
 # ab chooses the cases with -k and writes where it is told; one side's own choices would break that.
 OWNED_OPTIONS = ("-k", "--results-dir", "--replicas", "--benchmark-disable", "--collect-only", "--co")
 
@@ -154,7 +155,7 @@ class Gate:
             if self._count("base") < MIN_PROCESSES or self._count("head") < MIN_PROCESSES:
                 continue
             verdicts = self.judge()
-            self.settled |= {k for k in _unchanged(verdicts)}
+            self.settled |= _unchanged(verdicts)
             cases, models = verdicts.undecided()
             if not cases and not models:
                 self.say("every case and model decided")
@@ -193,8 +194,14 @@ class Gate:
         if ids is not None:
             command += ["-k", keyword(ids)]
         start = time.monotonic()
+        # A process that hangs is stopped once it has overrun what is left of the budget by HANG_S.
+        limit = max(0.0, self.budget_s - (start - self.started)) + HANG_S
         with log.open("w") as stream:
-            subprocess.run(command, cwd=self.sides[side].checkout, stdout=stream, stderr=subprocess.STDOUT)
+            try:
+                subprocess.run(command, cwd=self.sides[side].checkout, stdout=stream, stderr=subprocess.STDOUT,
+                               timeout=limit)
+            except subprocess.TimeoutExpired:
+                stream.write(f"\nab: stopped after {limit:.0f} s\n")
         seconds = time.monotonic() - start
         written = sorted(p for p in set(results.glob("*.csv")) - before if not p.name.endswith(store.SAMPLES_SUFFIX))
         run = written[-1] if written else None

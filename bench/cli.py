@@ -208,7 +208,8 @@ def ab(args) -> int:
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out: {args.out!r} exists and is not a directory")
     return gate.main(args.base, args.head, args.pytest_args, out=out, budget_min=args.budget,
-                     threshold=args.threshold, alpha=args.alpha)
+                     threshold=args.threshold, alpha=args.alpha,
+                     say=lambda line: print(line, flush=True))  # progress shows as it happens, also through tee
 
 
 def compare(args) -> int:
