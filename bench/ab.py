@@ -58,9 +58,9 @@ class Process:
     side: str
     number: int
     seconds: float
-    run: Path | None
-    log: Path
-    selected: int  # cases asked for
+    values: pd.DataFrame | None  # its rows (bench.store.load_process); None when it wrote no run
+    note: str  # the run file's name, or why there is none
+    selected: int  # cases asked for; 0: the whole matrix
 
 
 def checkout(text: str, name: str, workdir: Path) -> Side:
@@ -131,17 +131,49 @@ def keyword(ids: list[str]) -> str:
     return " or ".join(f"[{case}] or [{case}-pass" for case in ids)
 
 
-class Gate:
-    """Runs the processes, alternating the sides, and judges them (see the module docstring)."""
+class PytestLauncher:
+    """Starts one side's `python -m pytest bench/` in its checkout and reads its run back from out/<side>/."""
 
-    def __init__(self, base: Side, head: Side, pytest_args: list[str], *, out: Path, budget_s: float,
-                 threshold: float, alpha: float, say=print):
-        self.sides = {"base": base, "head": head}
-        self.pytest_args, self.out, self.budget_s = pytest_args, out, budget_s
-        self.threshold, self.alpha, self.say = threshold, alpha, say
+    def __init__(self, sides: dict[str, Side], pytest_args: list[str], out: Path):
+        self.sides, self.pytest_args, self.out = sides, pytest_args, out
+
+    def __call__(self, side: str, ids: list[str] | None, number: int, limit_s: float) -> Process:
+        results = self.out / side
+        log = self.out / "logs" / f"{number:03d}-{side}.log"
+        before = set(results.glob("*.csv")) if results.exists() else set()
+        command = [sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider", *self.pytest_args,
+                   "--results-dir", str(results.resolve())]
+        if ids is not None:
+            command += ["-k", keyword(ids)]
+        start = time.monotonic()
+        with log.open("w") as stream:
+            try:
+                subprocess.run(command, cwd=self.sides[side].checkout, stdout=stream, stderr=subprocess.STDOUT,
+                               timeout=limit_s)
+            except subprocess.TimeoutExpired:
+                stream.write(f"\nab: stopped after {limit_s:.0f} s\n")
+        seconds = time.monotonic() - start
+        written = sorted(p for p in set(results.glob("*.csv")) - before if not p.name.endswith(store.SAMPLES_SUFFIX))
+        selected = len(ids) if ids is not None else 0
+        if not written:
+            return Process(side, number, seconds, None, f"no run written (see {log})", selected)
+        return Process(side, number, seconds, store.load_process(written[-1]), written[-1].name, selected)
+
+
+class Gate:
+    """Runs the processes, alternating the sides, and judges them (see the module docstring).
+
+    `launch(side, ids, number, limit_s)` runs one process (PytestLauncher; a simulation in the tests)
+    and `clock` tells the time, so that the whole procedure can be checked against simulated noise.
+    """
+
+    def __init__(self, sides: dict[str, Side], launch, *, budget_s: float, threshold: float, alpha: float,
+                 say=print, clock=time.monotonic):
+        self.sides, self.launch, self.budget_s = sides, launch, budget_s
+        self.threshold, self.alpha, self.say, self.clock = threshold, alpha, say, clock
         self.processes: list[Process] = []
         self.settled: set = set()
-        self.started = time.monotonic()
+        self.started = clock()
 
     def run(self) -> gate.Verdicts | None:
         ids: list[str] | None = None  # None: the whole matrix
@@ -165,11 +197,11 @@ class Gate:
         return self.judge() if self.processes else None
 
     def _count(self, side: str) -> int:
-        return sum(1 for p in self.processes if p.side == side and p.run is not None)
+        return sum(1 for p in self.processes if p.side == side and p.values is not None)
 
     def _affordable(self, ids) -> bool:
         """Whether one more pair of processes fits in the budget, at the pace measured so far."""
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         if not self.processes:
             return True
         full = [p.seconds for p in self.processes if p.selected == 0] or [p.seconds for p in self.processes]
@@ -185,36 +217,15 @@ class Gate:
         return self.sides["base"].cases | self.sides["head"].cases
 
     def _run_process(self, side: str, ids: list[str] | None) -> None:
-        number = len(self.processes) + 1
-        results = self.out / side
-        log = self.out / "logs" / f"{number:03d}-{side}.log"
-        before = set(results.glob("*.csv")) if results.exists() else set()
-        command = [sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider", *self.pytest_args,
-                   "--results-dir", str(results.resolve())]
-        if ids is not None:
-            command += ["-k", keyword(ids)]
-        start = time.monotonic()
         # A process that hangs is stopped once it has overrun what is left of the budget by HANG_S.
-        limit = max(0.0, self.budget_s - (start - self.started)) + HANG_S
-        with log.open("w") as stream:
-            try:
-                subprocess.run(command, cwd=self.sides[side].checkout, stdout=stream, stderr=subprocess.STDOUT,
-                               timeout=limit)
-            except subprocess.TimeoutExpired:
-                stream.write(f"\nab: stopped after {limit:.0f} s\n")
-        seconds = time.monotonic() - start
-        written = sorted(p for p in set(results.glob("*.csv")) - before if not p.name.endswith(store.SAMPLES_SUFFIX))
-        run = written[-1] if written else None
-        self.processes.append(Process(side, number, seconds, run, log, len(ids) if ids is not None else 0))
-        what = run.name if run else f"no run written (see {log})"
-        self.say(f"{number:3d} {side:4s} {seconds:6.1f} s  {what}")
+        limit = max(0.0, self.budget_s - (self.clock() - self.started)) + HANG_S
+        process = self.launch(side, ids, len(self.processes) + 1, limit)
+        self.processes.append(process)
+        self.say(f"{process.number:3d} {side:4s} {process.seconds:6.1f} s  {process.note}")
 
     def values(self) -> pd.DataFrame:
-        frames = []
-        for process in self.processes:
-            if process.run is not None:
-                frame = store.load_process(process.run)
-                frames.append(frame.assign(side=process.side, process=f"{process.side}{process.number:03d}"))
+        frames = [p.values.assign(side=p.side, process=f"{p.side}{p.number:03d}")
+                  for p in self.processes if p.values is not None]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def judge(self) -> gate.Verdicts | None:
@@ -267,8 +278,9 @@ def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, al
         raise OptionError(f"BASE ({base_text}): no benchmark case in its matrix; widen the pytest arguments")
     say(f"ab: {base_text} against {head_text}: {len(base.cases)} case(s) ({' '.join(pytest_args)}), budget "
         f"{budget_min:g} min, threshold {threshold:.0%}, alpha {alpha}; runs in {out}")
-    gate_ = Gate(base, head, pytest_args, out=out, budget_s=budget_min * 60, threshold=threshold, alpha=alpha, say=say)
-    verdicts = gate_.run()
+    sides = {"base": base, "head": head}
+    verdicts = Gate(sides, PytestLauncher(sides, pytest_args, out), budget_s=budget_min * 60, threshold=threshold,
+                    alpha=alpha, say=say).run()
     if verdicts is None or verdicts.cases.empty:
         say("error: nothing could be judged: no case ran ok on both sides (see the logs in "
             f"{out / 'logs'})")

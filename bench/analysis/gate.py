@@ -7,8 +7,9 @@ logs over the model's cases (a geometric mean), since a real change usually
 moves a whole model a little where a single case could not show it.
 
 Cases and models are judged by the moderated t of bench.analysis.stats and form
-two families, each given half of alpha and Holm-adjusted: the chance of any
-false alarm stays below alpha. A case or model settled as unchanged at an earlier
+two families, each given half of alpha; within each, the one-sided p-values of
+"slower" are Holm-adjusted (and those of "faster", apart): the chance of any
+false "slower" stays below alpha. A case or model settled as unchanged at an earlier
 look (its interval inside the band: `bench ab` stops timing it) keeps that
 verdict and enters the adjustment with p = 1, which can only make the others'
 adjusted p larger than in a design that had timed everything to the end.
@@ -134,10 +135,13 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled) -> pd
         variance, df = stats.moderate(variances[index], dfs[index], prior, index)
         results.append(stats.compare_logs(base, head, variance, df) if np.isfinite(variance) and df > 0 else None)
     is_settled = [tuple(u) in settled for u in units]
-    p_values = [1.0 if done or result is None else result.p_value for done, result in zip(is_settled, results)]
-    adjusted = stats.holm(p_values)
+    # Each direction is its own family of claims (the gate fails on "slower" only): Holm over each.
+    adjusted = {direction: stats.holm([1.0 if done or result is None else getattr(result, direction)
+                                       for done, result in zip(is_settled, results)])
+                for direction in ("p_slower", "p_faster")}
     rows = []
-    for unit, (base, head), result, p_holm, done in zip(units, pairs, results, adjusted, is_settled):
+    for index, (unit, (base, head), result, done) in enumerate(zip(units, pairs, results, is_settled)):
+        p_holm = adjusted["p_slower" if result is None or result.ratio >= 1 else "p_faster"][index]
         row = dict(zip(key, unit), base_ms=math.exp(base.mean()), head_ms=math.exp(head.mean()),
                    n_base=len(base), n_head=len(head))
         if result is None:
@@ -160,8 +164,8 @@ def _needs(result: stats.Comparison, verdict: str, processes: int, threshold: fl
     per_process = result.sigma * math.sqrt(processes / 4)  # one process's sd, from sigma with n/2 a side
     distance = abs(math.log(result.ratio))
     band = math.log(1 + threshold)
-    if distance > band:  # beyond the threshold: enough processes to make it significant
-        gap, level = distance, 1 - alpha / 2
+    if distance > band:  # beyond the threshold: enough processes to make it significant (one-sided)
+        gap, level = distance, 1 - alpha
     else:  # inside: enough to fit the interval into the band
         gap, level = band - distance, 1 - (1 - stats.INTERVAL_LEVEL) / 2
     if gap <= 0:

@@ -17,8 +17,9 @@ compared case by case with a moderated t-test on those logs:
 - the ratio tested is exp(mean candidate log - mean baseline log), the ratio of
   geometric means of the process medians; it is the ratio shown.
 - verdicts (asv's idea, tightened): slower (faster) only when the ratio is
-  beyond the threshold AND significant after Holm's adjustment; unchanged only
-  when the 99% interval lies inside the threshold band; else inconclusive.
+  beyond the threshold AND significant after Holm's adjustment of the one-sided
+  p-values of that direction; unchanged only when the 99% interval lies inside
+  the threshold band; else inconclusive.
 
 scipy provides the distributions; what it lacks is written here: the prior's
 estimate, the moderation and Holm's step-down adjustment.
@@ -113,14 +114,28 @@ def within_sides(base_logs, cand_logs) -> tuple[float, int]:
 @dataclass(frozen=True)
 class Comparison:
     ratio: float  # exp(mean candidate log - mean baseline log); above 1 is slower
-    p_value: float
     low: float  # the ratio's INTERVAL_LEVEL interval
     high: float
     sigma: float  # standard error of the log ratio
     df: float
 
+    @property
+    def p_slower(self) -> float:
+        """One-sided p of "the candidate is slower": a gate fails on regressions only, so each direction
+        is its own family of claims, and neither spends alpha on the other."""
+        return self._tail(math.log(self.ratio))
+
+    @property
+    def p_faster(self) -> float:
+        return self._tail(-math.log(self.ratio))
+
+    def _tail(self, difference: float) -> float:
+        if self.sigma == 0:
+            return 0.0 if difference > 0 else 1.0
+        return float(_t(self.df).sf(difference / self.sigma))
+
     def detectable(self, alpha: float) -> float:
-        """The smallest ratio this case's noise lets a test at `alpha` call significant."""
+        """The smallest ratio this case's noise lets a one-sided test at `alpha` call slower."""
         return detectable_change(self.sigma, alpha, self.df)
 
 
@@ -129,14 +144,8 @@ def compare_logs(base_logs, cand_logs, variance: float, df: float) -> Comparison
     base, cand = np.asarray(base_logs, float), np.asarray(cand_logs, float)
     difference = float(cand.mean() - base.mean())
     sigma = math.sqrt(variance * (1 / base.size + 1 / cand.size))
-    law = _t(df)
-    if sigma == 0:
-        p_value = 1.0 if difference == 0 else 0.0
-    else:
-        p_value = 2 * float(law.sf(abs(difference) / sigma))
-    spread = float(law.ppf(1 - (1 - INTERVAL_LEVEL) / 2)) * sigma
-    return Comparison(math.exp(difference), p_value, math.exp(difference - spread), math.exp(difference + spread),
-                      sigma, df)
+    spread = float(_t(df).ppf(1 - (1 - INTERVAL_LEVEL) / 2)) * sigma
+    return Comparison(math.exp(difference), math.exp(difference - spread), math.exp(difference + spread), sigma, df)
 
 
 def _t(df: float):
@@ -167,6 +176,6 @@ def holm(p_values) -> np.ndarray:
 
 
 def detectable_change(sigma: float, alpha: float, df: float) -> float:
-    """The smallest ratio a two-sided test at `alpha` can call significant, with standard error
-    `sigma` of the log ratio (Student's t with `df` degrees of freedom; normal when infinite)."""
-    return math.exp(float(_t(df).ppf(1 - alpha / 2)) * sigma)
+    """The smallest ratio a one-sided test at `alpha` can call slower, with standard error `sigma`
+    of the log ratio (Student's t with `df` degrees of freedom; normal when infinite)."""
+    return math.exp(float(_t(df).ppf(1 - alpha)) * sigma)

@@ -2,11 +2,13 @@
 and its holes: failures, out-of-memory and cases missing in the candidate fail the gate."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from bench import ab
 from bench.analysis import gate
 from bench.store import CASE_KEY
 
@@ -40,29 +42,66 @@ class Noise:
 MEASURED = Noise()
 
 
+class SimulatedMachine:
+    """The 2-core VM as the gate sees it: `pytest bench/` processes of the recipe's matrix (CASES), each
+    case with its own noise drawn once (as Noise describes), each process lasting as long as the
+    recipe's did (STARTUP_S plus PER_CASE_S a case; docs/measurements.md). `slower` maps a model to the
+    factor its cases are slower by in head. A launcher for bench.ab.Gate, with its clock."""
+
+    STARTUP_S, PER_CASE_S = 15.0, 3.3
+
+    def __init__(self, rng, noise: Noise = MEASURED, slower: dict | None = None):
+        self.rng, self.noise, self.now = rng, noise, 0.0
+        count = len(CASES)
+        self.case_sd = noise.case_sd * rng.lognormal(0, noise.case_spread, count)
+        self.pass_sd = noise.pass_ratio * self.case_sd * rng.lognormal(0, noise.pass_jitter, count)
+        self.two_state = np.zeros(count, bool)
+        self.two_state[rng.choice(count, noise.two_state, replace=False)] = True
+        self.effect = np.array([np.log((slower or {}).get(model, 1.0)) for model, _, _ in CASES])
+
+    def clock(self) -> float:
+        return self.now
+
+    def rows(self, side: str, number: int, chosen=None) -> pd.DataFrame:
+        """One process's rows (as bench.store.load_process gives them) for the cases `chosen` (indices)."""
+        noise, rng = self.noise, self.rng
+        chosen = np.arange(len(CASES)) if chosen is None else np.asarray(chosen)
+        passes = rng.normal(0, 1, (noise.passes, len(CASES))) * self.pass_sd
+        state = self.two_state & (rng.uniform(size=len(CASES)) < noise.two_state_p)
+        logs = (np.log(10.0) + rng.normal(0, noise.common_sd) + rng.normal(0, 1, len(CASES)) * self.case_sd
+                + state * noise.two_state_shift + (self.effect if side == "head" else 0))
+        return pd.DataFrame({
+            "backend": "tensorflow", "device": "cpu", "model": [CASES[i][0] for i in chosen],
+            "mode": [CASES[i][1] for i in chosen], "batch_size": [CASES[i][2] for i in chosen], "replicas": 1,
+            "precision": "float32", "jit_compile": "auto", "run_id": f"{side}{number}", "status": "ok",
+            "message": "", "median_ms": np.exp(logs[chosen]), "pass_log_var": passes.var(axis=0, ddof=1)[chosen]})
+
+    def __call__(self, side, ids, number, limit_s) -> ab.Process:
+        chosen = [i for i, case in enumerate(CASES) if ids is None or ab.case_id(_row(case)) in ids]
+        seconds = self.STARTUP_S + self.PER_CASE_S * len(chosen)
+        self.now += seconds
+        return ab.Process(side, number, seconds, self.rows(side, number, chosen), "simulated",
+                          0 if ids is None else len(ids))
+
+
+def _row(case) -> dict:
+    return {"model": case[0], "mode": case[1], "device": "cpu", "batch_size": case[2]}
+
+
 def simulate(rng, noise: Noise, *, processes: int, slower: dict | None = None) -> pd.DataFrame:
-    """One gate's rows (as bench.store.load_process gives them) for both sides, `processes` each;
-    `slower` maps a model to the factor that makes all of its cases slower in head."""
-    count = len(CASES)
-    case_sd = noise.case_sd * rng.lognormal(0, noise.case_spread, count)
-    pass_sd = noise.pass_ratio * case_sd * rng.lognormal(0, noise.pass_jitter, count)
-    two_state = np.zeros(count, bool)
-    two_state[rng.choice(count, noise.two_state, replace=False)] = True
-    effect = np.array([np.log((slower or {}).get(model, 1.0)) for model, _, _ in CASES])
-    frames = []
-    for side in ("base", "head"):
-        for number in range(processes):
-            passes = rng.normal(0, 1, (noise.passes, count)) * pass_sd
-            state = two_state & (rng.uniform(size=count) < noise.two_state_p)
-            logs = (np.log(10.0) + rng.normal(0, noise.common_sd) + rng.normal(0, 1, count) * case_sd
-                    + state * noise.two_state_shift + (effect if side == "head" else 0))
-            frames.append(pd.DataFrame({
-                "backend": "tensorflow", "device": "cpu", "model": [c[0] for c in CASES],
-                "mode": [c[1] for c in CASES], "batch_size": [c[2] for c in CASES], "replicas": 1,
-                "precision": "float32", "jit_compile": "auto", "run_id": f"{side}{number}", "status": "ok",
-                "message": "", "median_ms": np.exp(logs), "pass_log_var": passes.var(axis=0, ddof=1),
-                "side": side, "process": f"{side}{number}"}))
-    return pd.concat(frames, ignore_index=True)
+    """`processes` whole-matrix processes a side on one SimulatedMachine, as rows for gate.judge."""
+    machine = SimulatedMachine(rng, noise, slower)
+    return pd.concat([machine.rows(side, number).assign(side=side, process=f"{side}{number}")
+                      for side in ("base", "head") for number in range(processes)], ignore_index=True)
+
+
+def simulated_gate(rng, *, budget_min=15.0, slower=None) -> gate.Verdicts:
+    """bench.ab's whole procedure (alternation, looks, settling, -k selection, budget) on a SimulatedMachine."""
+    machine = SimulatedMachine(rng, MEASURED, slower)
+    ids = {ab.case_id(_row(case)) for case in CASES}
+    sides = {name: ab.Side(name, name, Path("."), cases=set(ids)) for name in ("base", "head")}
+    return ab.Gate(sides, machine, budget_s=budget_min * 60, threshold=0.10, alpha=0.01, say=lambda line: None,
+                   clock=machine.clock).run()
 
 
 PROCESSES = 5  # a side: what the recipe's budget affords (docs/measurements.md)
