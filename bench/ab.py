@@ -117,13 +117,16 @@ def case_id(case: dict) -> str:
 
 
 def selection(values: pd.DataFrame, undecided_cases: set, undecided_models: set) -> list[str]:
-    """The case ids the next processes time: undecided cases, and every case of an undecided model."""
-    chosen = []
-    for case in values[list(CASE_KEY)].drop_duplicates().itertuples(index=False):
+    """The case ids the next processes time: undecided cases, every case of an undecided model, and each
+    model's fastest case (its anchor: the process's level is read from the other models' cases)."""
+    ok = values[values["status"] == "ok"]
+    anchors = ok.sort_values("median_ms").drop_duplicates(list(gate.MODEL_KEY))
+    chosen = {case_id(row) for _, row in anchors.iterrows()}
+    for case in ok[list(CASE_KEY)].drop_duplicates().itertuples(index=False):
         row = dict(zip(CASE_KEY, case))
         if tuple(case) in undecided_cases or tuple(row[c] for c in gate.MODEL_KEY) in undecided_models:
-            chosen.append(case_id(row))
-    return sorted(set(chosen))
+            chosen.add(case_id(row))
+    return sorted(chosen)
 
 
 def keyword(ids: list[str]) -> str:
@@ -168,12 +171,12 @@ class Gate:
     """
 
     def __init__(self, sides: dict[str, Side], launch, *, budget_s: float, threshold: float, alpha: float,
-                 say=print, clock=time.monotonic):
+                 say=print, clock=time.monotonic, started: float | None = None):
         self.sides, self.launch, self.budget_s = sides, launch, budget_s
         self.threshold, self.alpha, self.say, self.clock = threshold, alpha, say, clock
         self.processes: list[Process] = []
         self.settled: set = set()
-        self.started = clock()
+        self.started = clock() if started is None else started  # the budget counts from here
 
     def run(self) -> gate.Verdicts | None:
         ids: list[str] | None = None  # None: the whole matrix
@@ -204,17 +207,18 @@ class Gate:
         elapsed = self.clock() - self.started
         if not self.processes:
             return True
-        full = [p.seconds for p in self.processes if p.selected == 0] or [p.seconds for p in self.processes]
-        per_case = max(0.0, (sum(full) / len(full) - STARTUP_S)) / max(1, len(self._all_cases()))
-        pair_s = 2 * (STARTUP_S + per_case * (len(ids) if ids is not None else len(self._all_cases())))
+        # The slowest whole-matrix process so far sets the pace: a gate that overruns its budget is worse
+        # than one that stops a pair early.
+        full = [p for p in self.processes if p.selected == 0 and p.values is not None] or self.processes
+        slowest = max(full, key=lambda p: p.seconds)
+        timed = max(1, slowest.values["status"].eq("ok").sum() if slowest.values is not None else 1)
+        per_case = max(0.0, slowest.seconds - STARTUP_S) / timed
+        pair_s = 2 * (STARTUP_S + per_case * (len(ids) if ids is not None else timed))
         if elapsed + pair_s > self.budget_s:
             self.say(f"budget: {elapsed / 60:.1f} of {self.budget_s / 60:.1f} min spent; the next pair needs "
                      f"~{pair_s / 60:.1f} min")
             return False
         return True
-
-    def _all_cases(self) -> set:
-        return self.sides["base"].cases | self.sides["head"].cases
 
     def _run_process(self, side: str, ids: list[str] | None) -> None:
         # A process that hangs is stopped once it has overrun what is left of the budget by HANG_S.
@@ -255,6 +259,7 @@ def main(base_text: str, head_text: str, pytest_args: list[str], *, out: Path, b
     Returns:
         0 no regression, 1 a regression or a hole (named), 2 nothing could be judged.
     """
+    started = time.monotonic()  # the budget covers the collection too
     pytest_args = list(pytest_args) or list(DEFAULT_ARGS)
     check_pytest_args(pytest_args)
     if out.exists() and any(out.iterdir()):
@@ -265,14 +270,14 @@ def main(base_text: str, head_text: str, pytest_args: list[str], *, out: Path, b
             collect(side, pytest_args)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         return _gate(base, head, pytest_args, out=out, budget_min=budget_min, threshold=threshold, alpha=alpha,
-                     say=say)
+                     say=say, started=started)
     finally:
         for side in (base, head):
             if side.worktree:
                 _git("worktree", "remove", "--force", str(side.checkout))
 
 
-def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, alpha, say) -> int:
+def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, alpha, say, started) -> int:
     base_text, head_text = base.given, head.given
     if not base.cases:
         raise OptionError(f"BASE ({base_text}): no benchmark case in its matrix; widen the pytest arguments")
@@ -280,7 +285,7 @@ def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, al
         f"{budget_min:g} min, threshold {threshold:.0%}, alpha {alpha}; runs in {out}")
     sides = {"base": base, "head": head}
     verdicts = Gate(sides, PytestLauncher(sides, pytest_args, out), budget_s=budget_min * 60, threshold=threshold,
-                    alpha=alpha, say=say).run()
+                    alpha=alpha, say=say, started=started).run()
     if verdicts is None or verdicts.cases.empty:
         say("error: nothing could be judged: no case ran ok on both sides (see the logs in "
             f"{out / 'logs'})")

@@ -2,14 +2,16 @@
 
 Input: one row per case per process (bench.store.load_process), each tagged with
 its side (base or head) and its process. A case's replicate is the log of its
-median in one process; the model's replicate in a process is the mean of those
-logs over the model's cases (a geometric mean), since a real change usually
-moves a whole model a little where a single case could not show it.
+median in one process, less the process's level (see _centred: whole processes
+run faster or slower together); the model's replicate in a process is the mean of
+those over the model's cases (a geometric mean), since a real change usually
+moves a whole model a little where a single case could not show it; and the
+whole matrix's, uncentred, catches a change of everything.
 
-Cases and models are judged by the moderated t of bench.analysis.stats and form
-two families, each given half of alpha; within each, the one-sided p-values of
-"slower" are Holm-adjusted (and those of "faster", apart): the chance of any
-false "slower" stays below alpha. A case or model settled as unchanged at an earlier
+Cases, models and the matrix are judged by the moderated t of
+bench.analysis.stats and form three families (alpha: a quarter, a half, a
+quarter); within each, the one-sided p-values of "slower" are Holm-adjusted (and
+those of "faster", apart): the chance of any false "slower" stays below alpha. A case or model settled as unchanged at an earlier
 look (its interval inside the band: `bench ab` stops timing it) keeps that
 verdict and enters the adjustment with p = 1, which can only make the others'
 adjusted p larger than in a design that had timed everything to the end.
@@ -32,6 +34,7 @@ from bench.store import CASE_KEY
 
 MODEL_KEY = tuple(c for c in CASE_KEY if c not in ("mode", "batch_size", "replicas"))
 SIDES = ("base", "head")
+ALL_MODELS = "(all models)"  # the model column of the whole matrix's row
 
 
 @dataclass
@@ -53,17 +56,19 @@ class Verdicts:
 
     def undecided(self) -> tuple[set, set]:
         """(case keys, model keys) still inconclusive: where more processes are worth spending."""
+        models = self.models[self.models["model"] != ALL_MODELS]  # the matrix is judged on whole processes only
         return ({_key(row, CASE_KEY) for _, row in self.cases.iterrows() if row["verdict"] == stats.INCONCLUSIVE},
-                {_key(row, MODEL_KEY) for _, row in self.models.iterrows() if row["verdict"] == stats.INCONCLUSIVE})
+                {_key(row, MODEL_KEY) for _, row in models.iterrows() if row["verdict"] == stats.INCONCLUSIVE})
 
 
 def judge(values: pd.DataFrame, *, threshold: float, alpha: float, settled=frozenset()) -> Verdicts:
-    """Verdicts for every case and model with at least one ok replicate a side.
+    """Verdicts for every case and model with at least one ok replicate a side, and for the whole matrix.
 
     Args:
         values: rows of bench.store.load_process, with columns `side` (base, head) and `process`.
         threshold: the smallest change that counts (0.10: 10%).
-        alpha: the chance of any false alarm over all the cases and models.
+        alpha: the chance of any false "slower" over everything judged: half to the models, a quarter
+            to the cases, a quarter to the whole matrix.
         settled: case and model keys decided unchanged at an earlier look.
     Returns:
         Verdicts.
@@ -71,56 +76,105 @@ def judge(values: pd.DataFrame, *, threshold: float, alpha: float, settled=froze
     key = list(CASE_KEY)
     ok = values[values["status"] == "ok"]
     holes = _holes(values, ok)
-    logs = {side: ok[ok["side"] == side].pivot_table(index="process", columns=key, values="median_ms",
-                                                      aggfunc="first").apply(np.log)
-            for side in SIDES}
-    common = [case for case in logs["base"].columns if case in logs["head"].columns]
+    raw = ok.assign(log=np.log(ok["median_ms"])).pivot_table(index=["side", "process"], columns=key, values="log",
+                                                             aggfunc="first")
+    sides = set(raw.index.get_level_values("side"))
+    common = [c for c in raw.columns if {"base", "head"} <= sides
+              and raw.loc["base", c].notna().any() and raw.loc["head", c].notna().any()]
+    if not common:
+        empty = _judge_units([], None, None, key, threshold, alpha, settled)
+        return Verdicts(empty, _judge_units([], None, None, list(MODEL_KEY), threshold, alpha, settled), holes,
+                        _noise_line(empty, empty, alpha))
+    raw = raw[common]
+    centred, groups = _centred(raw)
     covariate = ok.groupby(key)["pass_log_var"].mean()
-    cases = _judge_units(common, {side: logs[side][common] for side in SIDES} if common else None,
-                         [covariate.get(case, math.nan) for case in common], key, threshold, alpha / 2, settled)
-    models = _judge_models(logs, common, threshold, alpha / 2, settled)
-    return Verdicts(cases, models, holes, _noise_line(cases, models, alpha))
+    cases = _judge_units(common, _split(centred), [covariate.get(case, math.nan) for case in common], key,
+                         threshold, alpha / 4, settled, raw=_split(raw))
+    model_means = {name: _by_model(frame, groups) for name, frame in (("centred", centred), ("raw", raw))}
+    models = _judge_units(list(groups), _split(model_means["centred"]), None, list(MODEL_KEY), threshold,
+                          alpha / 2, settled, raw=_split(model_means["raw"]))
+    matrix = _judge_matrix(raw, threshold, alpha / 4)
+    return Verdicts(cases, pd.concat([models, matrix], ignore_index=True), holes, _noise_line(cases, models, alpha))
+
+
+def _centred(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Each process's logs less its level: how much faster or slower the whole process ran.
+
+    Whole processes wander together (docs/measurements.md: 3 to 13% from process to process), which
+    is noise to every case and model. A process's level, for the cases of model M, is the median over
+    the process's other models' cases of their deviation from their mean over all processes (both
+    sides): leaving M out, M's own change cannot leak into its level. A change of the whole matrix
+    is then invisible here; _judge_matrix tests it on the raw logs.
+
+    Returns:
+        (centred logs, {model key: its case columns}).
+    """
+    model_of = {case: tuple(dict(zip(CASE_KEY, case))[c] for c in MODEL_KEY) for case in raw.columns}
+    groups: dict[tuple, list] = {}
+    for case, model in model_of.items():
+        groups.setdefault(model, []).append(case)
+    deviations = raw - raw.mean()
+    centred = raw.copy()
+    for model, members in groups.items():
+        others = [case for case in raw.columns if model_of[case] != model]
+        if others:
+            centred[members] = raw[members].sub(deviations[others].median(axis=1), axis=0)
+    return centred, groups
+
+
+def _by_model(logs: pd.DataFrame, groups: dict) -> pd.DataFrame:
+    """Each model's mean log per process, where the process timed all of its cases."""
+    means = pd.DataFrame({model: logs[members].mean(axis=1, skipna=False) for model, members in groups.items()})
+    means.columns = pd.MultiIndex.from_tuples(list(groups), names=list(MODEL_KEY))
+    return means
+
+
+def _judge_matrix(raw: pd.DataFrame, threshold, alpha) -> pd.DataFrame:
+    """The whole matrix's geometric mean per process (the processes that timed every case), uncentred."""
+    complete = raw.dropna(how="any")
+    first = dict(zip(CASE_KEY, raw.columns[0]))
+    unit = tuple(ALL_MODELS if c == "model" else first[c] for c in MODEL_KEY)
+    frame = pd.DataFrame({unit: complete.mean(axis=1)})
+    frame.columns = pd.MultiIndex.from_tuples([unit], names=list(MODEL_KEY))
+    units = [unit] if set(complete.index.get_level_values("side")) >= {"base", "head"} else []
+    return _judge_units(units, _split(frame) if units else None, None, list(MODEL_KEY), threshold, alpha, set())
+
+
+def _split(frame: pd.DataFrame) -> dict:
+    """{side: its rows, indexed by process}."""
+    return {side: frame.xs(side, level="side") if side in frame.index.get_level_values("side") else frame.iloc[0:0]
+            for side in SIDES}
 
 
 def _holes(values: pd.DataFrame, ok: pd.DataFrame) -> list[str]:
     key = [c for c in CASE_KEY if c != "jit_compile"]  # a case that failed before compiling has none
-    ran_in_base = {_key(row, key) for _, row in ok[ok["side"] == "base"].iterrows()}
-    holes = []
+    ran = ok.loc[ok["side"] == "base", key].drop_duplicates()
     head = values[values["side"] == "head"]
-    for case in sorted(ran_in_base, key=str):
-        rows = head[np.logical_and.reduce([head[c] == v for c, v in zip(key, case)])] if not head.empty else head
-        failed = rows[rows["status"] != "ok"]
-        name = _name(dict(zip(key, case)))
-        if rows.empty:
+    summary = head.assign(failed=head["status"] != "ok").groupby(key, dropna=False).agg(
+        processes=("failed", "size"), failed=("failed", "sum"), status=("status", _first_failure),
+        message=("message", "first"))
+    joined = ran.merge(summary.reset_index(), on=key, how="left").sort_values(key)
+    holes = []
+    for _, row in joined.iterrows():
+        name = _name(row)
+        if pd.isna(row["processes"]):
             holes.append(f"{name}: missing in head")
-        elif not failed.empty:
-            first = failed.iloc[0]
-            message = first["message"] if isinstance(first["message"], str) else ""
-            holes.append(f"{name}: {first['status']} in head ({len(failed)} of {len(rows)} processes)"
-                         + (f": {message[:120]}" if message else ""))
+        elif row["failed"]:
+            failed = head[np.logical_and.reduce([head[c] == row[c] for c in key]) & (head["status"] != "ok")]
+            message = failed["message"].iloc[0] if isinstance(failed["message"].iloc[0], str) else ""
+            holes.append(f"{name}: {row['status']} in head ({int(row['failed'])} of {int(row['processes'])} "
+                         "processes)" + (f": {message[:120]}" if message else ""))
     return holes
 
 
-def _judge_models(logs, common, threshold, alpha, settled) -> pd.DataFrame:
-    """The models' replicates: per process, the mean log over the model's cases timed in every process
-    that timed any of them (`bench ab` keeps all of an undecided model's cases in its later processes)."""
-    key = list(MODEL_KEY)
-    groups: dict[tuple, list] = {}
-    for case in common:
-        groups.setdefault(tuple(dict(zip(CASE_KEY, case))[c] for c in key), []).append(case)
-    means = {side: {} for side in SIDES}
-    for model, members in groups.items():
-        for side in SIDES:
-            table = logs[side][members]
-            complete = table.dropna(how="any")
-            means[side][model] = complete.mean(axis=1) if not complete.empty else pd.Series(dtype=float)
-    models = [m for m in groups if len(means["base"][m]) and len(means["head"][m])]
-    frames = {side: pd.DataFrame({m: means[side][m] for m in models}) for side in SIDES} if models else None
-    return _judge_units(models, frames, None, key, threshold, alpha, settled)
+def _first_failure(statuses: pd.Series) -> str:
+    failed = statuses[statuses != "ok"]
+    return failed.iloc[0] if not failed.empty else "ok"
 
 
-def _judge_units(units, frames, covariate, key, threshold, alpha, settled) -> pd.DataFrame:
-    """One row per unit (case or model): the moderated t, Holm-adjusted over the units."""
+def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=None) -> pd.DataFrame:
+    """One row per unit (case or model): the moderated t on `frames` (logs), Holm-adjusted over the units;
+    base_ms and head_ms are the geometric means of `raw` (the uncentred logs; default: `frames`)."""
     columns = [*key, "base_ms", "head_ms", "ratio", "low", "high", "p_holm", "detectable", "n_base", "n_head",
                "verdict", "needs"]
     if not units:
@@ -142,7 +196,8 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled) -> pd
     rows = []
     for index, (unit, (base, head), result, done) in enumerate(zip(units, pairs, results, is_settled)):
         p_holm = adjusted["p_slower" if result is None or result.ratio >= 1 else "p_faster"][index]
-        row = dict(zip(key, unit), base_ms=math.exp(base.mean()), head_ms=math.exp(head.mean()),
+        shown = [(raw or frames)[side][unit].dropna() for side in SIDES]
+        row = dict(zip(key, unit), base_ms=math.exp(shown[0].mean()), head_ms=math.exp(shown[1].mean()),
                    n_base=len(base), n_head=len(head))
         if result is None:
             row.update(ratio=row["head_ms"] / row["base_ms"], verdict=stats.INCONCLUSIVE,
@@ -184,7 +239,8 @@ def _noise_line(cases: pd.DataFrame, models: pd.DataFrame, alpha: float) -> str:
     judged_models = models.dropna(subset=["detectable"])
     if not judged_models.empty:
         line += f", a typical model by x{judged_models['detectable'].median():.2f}"
-    return line + f" (alpha {alpha} over all cases and models, half to each family)"
+    return line + (f" (alpha {alpha}: half to the models, a quarter each to the cases and the whole matrix; "
+                   "each process's level removed)")
 
 
 def _key(row, key) -> tuple:

@@ -19,7 +19,7 @@ def verdict_lines(verdicts: Verdicts, fmt: str = "table") -> list[str]:
              render(verdicts.cases[["model", "mode", "batch_size", "device", *SHOWN]], fmt, digits=digits),
              verdicts.noise]
     counts = pd.concat([verdicts.models["verdict"], verdicts.cases["verdict"]]).value_counts()
-    lines.append(", ".join(f"{count} {verdict}" for verdict, count in counts.items()) + " (models and cases)")
+    lines.append(", ".join(f"{count} {verdict}" for verdict, count in counts.items()) + " (models, matrix and cases)")
     lines += [f"FAILED {hole}" for hole in verdicts.holes]
     lines += [f"SLOWER {name}" for name in verdicts.regressions]
     return lines

@@ -37,7 +37,7 @@ def test_one_run_a_side_decides_nothing_and_says_so(tmp_path):
     code, out, _ = run_cli(base, cand)
     assert code == 0
     assert "note: one run a side is one replicate of the run-to-run noise: no case can be decided" in out
-    assert "5 inconclusive (models and cases)" in out  # 2 models, 3 cases: even the doubled one
+    assert "6 inconclusive (models, matrix and cases)" in out  # 3 cases, 2 models, the matrix: even the doubled one
 
 
 def test_runs_a_side_same_code_raise_no_alarm(tmp_path):

@@ -1,0 +1,44 @@
+"""The whole gate (bench.ab.Gate: alternation, looks, settling, -k selection, the budget) and its decision,
+on a simulated 2-core VM whose noise has the measured magnitudes (tests/noise_model.py): pass-level,
+process-level and whole-process noise, cases far noisier than others, and two-state cases. Minutes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from noise_model import MEASURED, simulate, simulated_gate
+
+from bench.analysis import gate
+
+pytestmark = pytest.mark.simulation
+ALPHA = 0.01
+
+
+def test_a_a_gates_within_the_recipes_budget_raise_false_alarms_at_most_alpha():
+    """200 same-code gates, each the whole procedure within 15 simulated minutes: exit 1 in at most 1%."""
+    rng = np.random.default_rng(2026)
+    alarms = sum(simulated_gate(rng).failed for _ in range(200))
+    assert alarms / 200 <= ALPHA
+
+
+def test_one_model_35_percent_slower_is_found_within_the_recipes_budget():
+    """Power: mnist_cnn 35% slower in every case is named slower in at least 90% of 15-minute gates.
+
+    On this noise (the first A/A gate's: whole processes 12% apart, cases 10%) 15% is found in about
+    30% of 15-minute gates and 75% of 40-minute ones (docs/measurements.md): the issue asked for 15%
+    at 90%, which this VM's noise does not allow in 15 minutes."""
+    rng = np.random.default_rng(11)
+    found = sum("mnist_cnn cpu" in simulated_gate(rng, slower={"mnist_cnn": 1.35}).regressions for _ in range(100))
+    assert found / 100 >= 0.90
+
+
+@pytest.mark.parametrize("processes", [4, 6])  # what 15 minutes give an undecided unit
+def test_significance_alone_keeps_its_family_wise_rate(processes):
+    """Without the threshold's guard, the chance that any case or model is significantly slower stays near
+    alpha: the test is calibrated, not just shielded by the threshold."""
+    rng = np.random.default_rng(processes)
+    hits = 0
+    for _ in range(300):
+        verdicts = gate.judge(simulate(rng, MEASURED, processes=processes), threshold=0.0, alpha=ALPHA)
+        units = pd.concat([verdicts.cases, verdicts.models])
+        hits += bool(((units["p_holm"] < ALPHA / 2) & (units["ratio"] > 1)).any())
+    assert hits / 300 <= 2 * ALPHA  # alpha, with room for 300 draws' chance (about 2.6 standard errors)
