@@ -281,7 +281,7 @@ def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, al
     base_text, head_text = base.given, head.given
     if not base.cases:
         raise OptionError(f"BASE ({base_text}): no benchmark case in its matrix; widen the pytest arguments")
-    say(f"ab: {base_text} against {head_text}: {len(base.cases)} case(s) ({' '.join(pytest_args)}), budget "
+    say(f"ab: {base_text} against {head_text}: {len(base.cases)} case(s) collected ({' '.join(pytest_args)}), budget "
         f"{budget_min:g} min, threshold {threshold:.0%}, alpha {alpha}; runs in {out}")
     sides = {"base": base, "head": head}
     verdicts = Gate(sides, PytestLauncher(sides, pytest_args, out), budget_s=budget_min * 60, threshold=threshold,
