@@ -104,8 +104,9 @@ def collect(side: Side, pytest_args: list[str]) -> None:
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
         # pytest's own refusal follows its usage line ("...: error: unrecognized arguments: --x");
         # the harness's is one "ERROR: --option: ..." line.
-        reasons = [re.sub(r"^(ERROR: |\S+: error: )", "", line) for line in lines
-                   if re.match(r"^(ERROR: |\S+: error: )", line) and not line.startswith("ERROR: usage:")]
+        refusal = r"^(ERROR: |[^:]+: error: )"  # pytest 8 names itself "__main__.py", pytest 9 "python -m pytest"
+        reasons = [re.sub(refusal, "", line) for line in lines
+                   if re.match(refusal, line) and not line.startswith("ERROR: usage:")]
         raise OptionError(f"{side.name.upper()} ({side.given}): pytest refused the arguments: "
                           f"{reasons[0] if reasons else (lines[-1] if lines else done.returncode)}")
     side.cases = {re.sub(r"-pass\d+$", "", match) for match in re.findall(r"::test_model\[([^\]]+)\]", done.stdout)}
