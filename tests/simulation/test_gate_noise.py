@@ -33,13 +33,16 @@ def test_one_model_35_percent_slower_is_found_within_the_recipes_budget():
 
 def test_significance_alone_keeps_its_family_wise_rate_within_four_times_alpha(processes=4):
     """Without the threshold's guard, how often is any case, model or the matrix significantly slower? Measured
-    3% at alpha 1% (9 of 300, 2026-11-27): the two-state cases and the spread of noise between cases push the
+    about 3% at alpha 1% (9 of 300 with every family checked at alpha/2, 2026-11-27): the two-state cases and the spread of noise between cases push the
     moderated t past its nominal rate; the gate's exit 1 stays within alpha because a verdict also needs the
     threshold (test above). This bounds the drift; the excess is recorded in docs/methodology.md."""
     rng = np.random.default_rng(processes)
     hits = 0
     for _ in range(300):
         verdicts = gate.judge(simulate(rng, MEASURED, processes=processes), threshold=0.0, alpha=ALPHA)
-        units = pd.concat([verdicts.cases, verdicts.models])
-        hits += bool(((units["p_holm"] < ALPHA / 4) & (units["ratio"] > 1)).any())
+        models = verdicts.models["model"] != gate.ALL_MODELS  # each family at its share of alpha
+        levels = pd.concat([pd.Series(ALPHA / 4, verdicts.cases.index),
+                            models.map({True: ALPHA / 2, False: ALPHA / 4})], ignore_index=True)
+        units = pd.concat([verdicts.cases, verdicts.models], ignore_index=True)
+        hits += bool(((units["p_holm"] < levels) & (units["ratio"] > 1)).any())
     assert hits / 300 <= 4 * ALPHA
