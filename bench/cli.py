@@ -128,7 +128,8 @@ def _add_compare(parser):
                         "decides nothing: one run is one sample of the run-to-run noise)")
     _add_decision_options(parser)
     parser.add_argument("--normalize", action="store_true",
-                        help="divide each run's times by its own calibration workload's time")
+                        help="scale each case's time by its own device's calibration (the measured matmul peak at the "
+                             "row's precision), so that machines of different speed compare")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.set_defaults(handler=compare)
 
@@ -258,14 +259,18 @@ def compare(args) -> int:
 
 
 def _process_values(path: Path, *, normalize: bool):
-    """One run as one replicate; with `normalize`, its times divided by its calibration workload's."""
+    """One run as one replicate; with `normalize`, each case's time in units of its own device's calibration
+    matmul (median_ms x the device's measured peak at the row's precision: GFLOP-equivalents)."""
     values = store.load_process(path)
     if normalize:
-        columns = ["calibration_matmul_ms", "calibration_conv_ms"]
-        if any(c not in values for c in columns) or values[columns].isna().any().any():
-            raise store.RunFileError(f"{path}: no calibration figures ({', '.join(columns)}): "
-                                     "--normalize needs runs recorded by a harness that calibrates")
-        values["median_ms"] = values["median_ms"] / values[columns].sum(axis=1)
+        ok = values["status"] == "ok"
+        missing = values[ok & values["peak_gflops"].isna()]
+        if not missing.empty:
+            row = missing.iloc[0]
+            raise store.RunFileError(f"{path}: {row['model']} {row['mode']} on {row['device']} ({row['precision']}) "
+                                     "has no measured peak for its device and precision: --normalize needs runs "
+                                     "whose calibration measured it")
+        values["median_ms"] = values["median_ms"] * values["peak_gflops"] / 1e3
     return values
 
 

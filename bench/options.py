@@ -15,6 +15,7 @@ from pathlib import Path
 
 import models
 from bench import backends
+from models.files import ModelFile, ModelFileError
 from bench.results import rounds_needed
 
 MODES = ("infer", "predict", "train")
@@ -99,13 +100,33 @@ def choice_list(option: str, accepted):
 
 
 def parse_models(text: str) -> tuple[str, ...]:
-    if text == "all":
-        return tuple(models.names())
-    names = _comma_list(text, "--models")
-    for name in names:
-        if name not in models.REGISTRY:
-            raise OptionError(f"--models: unknown model {name!r}; known: {', '.join(models.names())}")
-    return tuple(names)
+    """Model names and set names (tutorial, vision, transformer, all), in the order given."""
+    names = []
+    for item in _comma_list(text, "--models"):
+        if item in models.SETS:
+            names += models.SETS[item]
+        elif item in models.REGISTRY:
+            names.append(item)
+        else:
+            raise OptionError(f"--models: unknown model {item!r}; accepted: a set ({', '.join(models.SETS)}) "
+                              f"or a model ({', '.join(models.names())})")
+    return tuple(dict.fromkeys(names))
+
+
+def parse_model_files(text: str) -> tuple[str, ...]:
+    """Paths of saved models (checked, with --input-range, when the config is made)."""
+    return tuple(_comma_list(text, "--model-file"))
+
+
+def parse_input_range(text: str) -> tuple[int, int]:
+    items = [item.strip() for item in str(text).split(",")]
+    try:
+        low, high = (int(item) for item in items)
+    except ValueError:
+        raise OptionError(f"--input-range: {text!r} is not LOW,HIGH; give two integers, e.g. 0,30000") from None
+    if low >= high:
+        raise OptionError(f"--input-range: {text!r}: LOW must be below HIGH (ids are drawn from [LOW, HIGH))")
+    return low, high
 
 
 def _positive_integers(text: str, option: str, example: str) -> tuple[int, ...]:
@@ -191,6 +212,7 @@ class Option:
     default: str | bool
     parse: object
     help: str
+    repeatable: bool = False  # may be given several times; the values join as one comma list
 
     @property
     def dest(self) -> str:
@@ -198,8 +220,14 @@ class Option:
 
 
 OPTIONS = (
-    Option("--models", "NAMES", "all", parse_models,
-           f"comma list of models, or all (default: all). Known: {', '.join(models.names())}"),
+    Option("--models", "NAMES", "tutorial", parse_models,
+           f"comma list of models and sets: {', '.join(f'{name} ({len(members)})' for name, members in models.SETS.items())}"
+           f" (default: tutorial, or none when --model-file is given). Models: {', '.join(models.names())}"),
+    Option("--model-file", "PATH", None, parse_model_files,
+           "a model saved with model.save('x.keras'), benchmarked like a registry model (repeatable, or a comma "
+           "list); loaded in Keras safe mode: no code from the file runs", repeatable=True),
+    Option("--input-range", "LOW,HIGH", None, parse_input_range,
+           "for --model-file: integer inputs that do not feed an Embedding get ids drawn from [LOW, HIGH)"),
     Option("--modes", "MODES", ",".join(MODES), choice_list("--modes", MODES),
            "comma list of infer (compiled forward pass), predict (model.predict), "
            "train (one training step) (default: all three)"),
@@ -244,7 +272,8 @@ OPTIONS = (
 class HarnessConfig:
     """The parsed options of one benchmark session."""
 
-    models: tuple[str, ...]
+    models: tuple[str, ...]  # registry models, then the model files' names
+    model_files: tuple[ModelFile, ...]
     modes: tuple[str, ...]
     batch_sizes: tuple[int, ...]
     devices: tuple[str, ...]
@@ -269,6 +298,9 @@ class HarnessConfig:
             text = option.default if text is None else text
             parsed[option.dest] = None if text is None else option.parse(text)
         profile = PROFILES[parsed["profile"]]
+        files = _model_files(parsed["model_file"] or (), parsed["input_range"])
+        registry = parsed["models"] if values.get("models") is not None or not files else ()
+        _check_names(registry, files)
         if parsed["replicas"] and "train" not in parsed["modes"]:
             raise OptionError("--replicas measures data-parallel training: --modes must include train")
         backend = parsed["backend"] or backends.requested()
@@ -278,9 +310,35 @@ class HarnessConfig:
         if not backends.is_installed(backend):
             raise OptionError(f"--backend: {backend} is not installed; install it with: "
                               f"{backends.INSTALL_HINTS[backend]}")
-        return cls(models=parsed["models"], modes=parsed["modes"],
+        return cls(models=(*registry, *(file.name for file in files)), model_files=files, modes=parsed["modes"],
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
                    devices=parsed["devices"], profile=profile, passes=parsed["passes"] or profile.passes,
                    jit_compile=parsed["jit_compile"],
                    precision=parsed["precision"], tf32=parsed["tf32"], threads=parsed["threads"], backend=backend, results_dir=parsed["results_dir"],
                    require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"])
+
+    def spec(self, name: str):
+        """The model called `name`: a model file's, else the registry's."""
+        for file in self.model_files:
+            if file.name == name:
+                return file
+        return models.get(name)
+
+
+def _model_files(paths: tuple[str, ...], input_range: tuple[int, int] | None) -> tuple[ModelFile, ...]:
+    if input_range and not paths:
+        raise OptionError("--input-range: applies to --model-file models only; give --model-file too")
+    try:
+        return tuple(ModelFile(Path(path), input_range=input_range) for path in paths)
+    except ModelFileError as error:
+        raise OptionError(str(error)) from None
+
+
+def _check_names(registry: tuple[str, ...], files: tuple[ModelFile, ...]) -> None:
+    """A model file's name (its stem) names its rows and cases: it must be unique in the run."""
+    seen = {name: "the registry" for name in registry}
+    for file in files:
+        if file.name in seen:
+            raise OptionError(f"--model-file: {file.path} is named {file.name!r}, as is a model from {seen[file.name]}"
+                              "; rename the file (its stem names its rows)")
+        seen[file.name] = str(file.path)

@@ -12,6 +12,7 @@ import pytest
 from bench import backends, store
 from bench.options import OPTIONS, HarnessConfig, OptionError
 from bench.session import BenchSession
+from models.files import ModelFileError
 
 SESSION = pytest.StashKey[BenchSession]()
 
@@ -22,7 +23,8 @@ def pytest_addoption(parser):
         if option.metavar is None:
             group.addoption(option.flag, action="store_true", default=None, help=option.help)
         else:
-            group.addoption(option.flag, metavar=option.metavar, default=None, help=option.help)
+            group.addoption(option.flag, metavar=option.metavar, default=None, help=option.help,
+                            action="append" if option.repeatable else "store")
 
 
 # pytest-benchmark's table, unless the command line sets these: a group per model, the
@@ -36,7 +38,7 @@ BENCHMARK_TABLE = {"benchmark_group_by": ("--benchmark-group-by", "group"),
 def pytest_configure(config):
     _set_benchmark_table(config)
     try:
-        harness_config = HarnessConfig.from_values({o.dest: config.getoption(o.dest) for o in OPTIONS})
+        harness_config = HarnessConfig.from_values({o.dest: _joined(config.getoption(o.dest)) for o in OPTIONS})
     except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     backends.select(harness_config.backend)
@@ -55,8 +57,18 @@ def pytest_configure(config):
                                 "data-parallel training; give --replicas")
     if harness_config.replicas:  # before the backend starts: it reads the logical CPU split then
         _prepare_replicas(session, processes)
+    for model_file in harness_config.model_files:  # loads each once (imports Keras): a bad one stops here
+        try:
+            model_file.inspect()
+        except ModelFileError as error:
+            raise pytest.UsageError(str(error)) from None
     if harness_config.require_gpu and session.plan.gpu_count() == 0:  # imports Keras, as --replicas does
         raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
+
+
+def _joined(value):
+    """A repeatable option's values as one comma list."""
+    return ",".join(value) if isinstance(value, list) else value
 
 
 def _set_benchmark_table(config) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 STATUSES = ("ok", "skipped", "error", "oom")
 # The figures derived from a case's timed rounds: a case that failed has none of them.
-MEASURED_RATES = ("samples_per_s", "gflops_per_s", "energy_j", "samples_per_j", "scaling_efficiency")
+MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "samples_per_j", "scaling_efficiency")
 # A percentile is reported only when the rounds can bound it. With n rounds, the
 # chance that the slowest one lies above the true p-th percentile is 1 - p**n;
 # asking for 95% gives n >= ln(0.05) / ln(p) (Wilks' rule for order statistics):
@@ -68,6 +68,7 @@ class CaseResult:
     device: str
     device_name: str = ""
     model: str
+    model_sha256: str = ""  # a model file's content hash; "" for a registry model
     params: int = 0
     mode: str
     batch_size: int
@@ -81,6 +82,8 @@ class CaseResult:
     warmup_rounds: int = 0
     flops_per_sample: float = math.nan
     gflops_per_s: float = math.nan
+    peak_gflops: float = math.nan  # the device's measured matmul peak at the row's compute precision
+    efficiency: float = math.nan  # gflops_per_s / peak_gflops
     peak_rss_mb: float = math.nan
     device_peak_mb: float = math.nan
     energy_j: float = math.nan  # per batch, on the device (NVML), where measured
@@ -91,6 +94,7 @@ class CaseResult:
     logical_devices: bool = False  # replicas on logical devices carved out of one CPU
     scaling_efficiency: float = math.nan  # throughput(N) / (N x throughput(1)), same per-replica batch
     passes: int = 0  # passes through the matrix that timed this case
+    training_setup: str = ""  # train rows: the loss and optimizer, and where they came from
 
     def __post_init__(self):
         self.per_replica_batch = self.per_replica_batch or self.batch_size // self.replicas
@@ -103,6 +107,12 @@ class CaseResult:
         median_s = self.latency.median_ms / 1e3
         self.samples_per_s = self.batch_size / median_s
         self.gflops_per_s = self.flops_per_sample * self.batch_size / median_s / 1e9
+        return self.with_peak(self.peak_gflops)
+
+    def with_peak(self, peak_gflops: float) -> "CaseResult":
+        """Sets the device's measured peak and the efficiency against it."""
+        self.peak_gflops = peak_gflops
+        self.efficiency = self.gflops_per_s / peak_gflops if peak_gflops > 0 else math.nan
         return self
 
     def clear_measurements(self) -> None:

@@ -75,11 +75,15 @@ class CaseRunner:
         reason = None if case.replicas else self.plan.missing_device_reason(case.device)
         if reason:
             self.results.append(CaseResult(device=case.device, model=case.model, mode=case.mode,
+                                           model_sha256=self.config.spec(case.model).sha256,
                                            batch_size=case.batch_size, precision=self._precision(),
                                            status="skipped", message=reason))
             pytest.skip(reason)
         device = self.plan.device_for(case)
-        result = CaseResult(device=case.device, device_name=device.description, model=case.model, mode=case.mode,
+        spec = self.config.spec(case.model)
+        result = CaseResult(device=case.device, device_name=device.description, model=case.model,
+                            model_sha256=spec.sha256, mode=case.mode, training_setup=spec.training_setup
+                            if case.mode == "train" else "",
                             batch_size=case.batch_size, precision=self._precision(), status="ok",
                             replicas=case.replicas or 1, logical_devices=bool(case.replicas) and not device.is_gpu)
         self._guarded(result, lambda: self._first_pass(case, device, result, benchmark),
@@ -110,8 +114,10 @@ class CaseRunner:
             self._models.pop(key, None)
 
     def _first_pass(self, case: Case, device: Device, result: CaseResult, benchmark) -> None:
+        import keras
+
         backend = self.backend
-        spec = models.get(case.model)
+        spec = self.config.spec(case.model)
         if device.is_gpu:  # TensorFloat-32 is a GPU's matmul format: a CPU row has none
             result.tf32 = "on" if backend.tf32_enabled() else "off"
         engine = backend.data_parallel(case.replicas, on_gpu=device.is_gpu) if case.replicas else None
@@ -125,8 +131,10 @@ class CaseRunner:
             if engine:  # the engine places each replica's slice of the batch itself
                 call = engine.train_step(model, *spec.synthetic_batch(case.batch_size))
             else:
-                x, y = (backend.to_device(array, device) for array in spec.synthetic_batch(case.batch_size))
-                _check_placement(backend, device, weights=model.weights[0].value, inputs=x)
+                x, y = keras.tree.map_structure(lambda array: backend.to_device(array, device),
+                                                spec.synthetic_batch(case.batch_size))
+                _check_placement(backend, device, weights=model.weights[0].value,
+                                 inputs=keras.tree.flatten(x)[0])
                 step = MODE_STEPS[case.mode](model, x, y, case.batch_size)
 
                 def call():
@@ -183,7 +191,7 @@ class CaseRunner:
         if key not in self._models:
             if self.config.passes == 1:
                 self._models.clear()  # release the previous model before building the next
-            self._models[key] = models.get(case.model).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
+            self._models[key] = self.config.spec(case.model).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
         return self._models[key]
 
     @staticmethod

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 from bench import ROOT, backends, store
 from bench.analysis.scaling import fill_scaling_efficiency
+from bench.calibration import PEAKS_COLUMN
 from bench.options import TF32, HarnessConfig
 from bench.output.summary import summary_lines
 from bench.plan import Case, Plan
@@ -25,6 +27,7 @@ class BenchSession:
         self.unwritten: str | None = None  # why the run could be written nowhere
         self.report: Path | str | None = None  # the report's page, or why there is none
         self.collected = False  # set when benchmark cases are collected
+        self.peaks: dict[tuple[str, str], float] = {}  # (device, precision) -> measured matmul GFLOP/s
 
     @property
     def results(self):
@@ -41,7 +44,7 @@ class BenchSession:
         (timed before any model is built, on a quiet process)."""
         import keras
 
-        from bench.calibration import calibrate
+        from bench.calibration import calibrate, device_peaks
         from bench.environment import run_fingerprint
 
         keras.config.set_dtype_policy(self.config.precision)
@@ -55,12 +58,15 @@ class BenchSession:
             **backend.threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             **calibrate(backend.device_scope(self.plan.devices()["cpu"])),
         }
+        self.peaks = {("cpu", "float32"): self.fingerprint["calibration_matmul_gflops"],
+                      **device_peaks(backend, self.plan.devices()["cpu"])}
 
     def finish(self) -> None:
         """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback."""
         if not self.results:
             return
         fill_scaling_efficiency(self.results)
+        self._fill_efficiency()
         try:
             self.written = store.save_run(self.config.results_dir, self.fingerprint, self.results,
                                           self.runner.samples)
@@ -69,6 +75,21 @@ class BenchSession:
             return
         if self.config.report:
             self._write_report(self.written.run)
+
+    def _fill_efficiency(self) -> None:
+        """Times the GPUs' matmul peaks now that the cases are done, and sets each single-device row's
+        peak and efficiency (data-parallel rows spread over several devices: none)."""
+        from bench.calibration import compute_precision, device_peaks, format_peaks
+
+        devices = self.plan.devices()
+        used = {row.device for row in self.results if row.status == "ok" and row.replicas == 1}
+        for name in sorted(used - {"cpu"}):
+            if name in devices:
+                self.peaks.update(device_peaks(backends.active(), devices[name]))
+        self.fingerprint[PEAKS_COLUMN] = format_peaks(self.peaks)
+        for row in self.results:
+            if row.status == "ok" and row.replicas == 1:
+                row.with_peak(self.peaks.get((row.device, compute_precision(row.precision, row.tf32)), math.nan))
 
     def _write_report(self, run_path: Path) -> None:
         from bench.output.report import write_report

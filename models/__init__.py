@@ -8,12 +8,14 @@ Importing this package does not import Keras: each entry names its builder as
 from models.flops import TRAIN_FLOPS_FACTOR, forward_flops
 from models.spec import ModelSpec
 
-__all__ = ["REGISTRY", "ModelSpec", "TRAIN_FLOPS_FACTOR", "forward_flops", "get", "names"]
+__all__ = ["REGISTRY", "SETS", "ModelSpec", "TRAIN_FLOPS_FACTOR", "forward_flops", "get", "names"]
 
 _MNIST = dict(input_shape=(28, 28, 1), input_dtype="float32", num_classes=10,
               loss="categorical_crossentropy", optimizer="adadelta")
 _IMDB = dict(input_shape=(400,), input_dtype="int32", vocabulary=5000, num_classes=2,
              loss="binary_crossentropy", optimizer="adam")
+_IMAGENET = dict(input_shape=(224, 224, 3), input_dtype="float32", num_classes=1000,
+                 loss="categorical_crossentropy", optimizer="sgd")
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -32,8 +34,24 @@ REGISTRY: dict[str, ModelSpec] = {
                   "The IMDB model with a GRU in place of the LSTM.", **_IMDB),
         ModelSpec("imdb_simplernn", "models.imdb:imdb_simplernn",
                   "The IMDB model with a vanilla SimpleRNN in place of the LSTM.", **_IMDB),
+        ModelSpec("resnet50", "models.vision:resnet50",
+                  "ResNet-50 (keras.applications, 224x224x3, 1000 classes, random weights).", **_IMAGENET),
+        ModelSpec("mobilenet_v2", "models.vision:mobilenet_v2",
+                  "MobileNetV2: depthwise-separable convolutions (224x224x3, random weights).", **_IMAGENET),
+        ModelSpec("imdb_transformer", "models.transformer:imdb_transformer",
+                  "A 2-block Transformer encoder on the IMDB model's input.", **_IMDB),
     )
 }
+
+# Named sets for --models. The tutorial's models are the default: the others take minutes a case
+# on a laptop CPU (docs/measurements.md) and are there to load a GPU.
+SETS: dict[str, tuple[str, ...]] = {
+    "tutorial": ("mnist_cnn", "mnist_separable_cnn", "imdb_lstm", "imdb_lstm_cudnn", "imdb_bilstm", "imdb_gru",
+                 "imdb_simplernn"),
+    "vision": ("resnet50", "mobilenet_v2"),
+    "transformer": ("imdb_transformer",),
+}
+SETS["all"] = tuple(REGISTRY)
 
 
 def names() -> list[str]:

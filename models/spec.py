@@ -34,6 +34,13 @@ class ModelSpec:
     optimizer: str
     vocabulary: int | None = None
 
+    sha256 = ""  # a registry model is known by its name; a model file by its content's hash too
+
+    @property
+    def training_setup(self) -> str:
+        """The loss and optimizer a training step uses, as the run's rows record them."""
+        return f"registry: {self.loss}, {self.optimizer}"
+
     def build(self, *, jit_compile="auto"):
         """Builds and compiles the model with the tutorial's loss and optimizer.
 

@@ -21,6 +21,7 @@ from bench.store.schema import (
     NUMERIC,
     REQUIRED,
     SAMPLES_SUFFIX,
+    TEXT_COLUMNS,
     RunFileError,
     migrate,
 )
@@ -41,15 +42,6 @@ class Run:
     @property
     def backends(self) -> list[str]:
         return sorted(self.cases["backend"].unique())
-
-    def calibration_ms(self) -> float:
-        """The calibration workload's time (matmul + conv), for --normalize."""
-        columns = ["calibration_matmul_ms", "calibration_conv_ms"]
-        if any(c not in self.cases for c in columns) or self.cases[columns].isna().any().any():
-            raise RunFileError(f"{self.path}: no calibration figures ({', '.join(columns)}): "
-                               "--normalize needs runs recorded by a harness that calibrates")
-        row = self.cases.iloc[0]
-        return float(row["calibration_matmul_ms"] + row["calibration_conv_ms"])
 
 
 def list_runs(directory: Path) -> list[Path]:
@@ -111,8 +103,10 @@ def load_process(path: Path) -> pd.DataFrame:
         raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
     _check_numeric(path, frame, ["batch_size", "replicas", "median_ms"])
     key = list(CASE_KEY)
+    if "peak_gflops" not in frame.columns:  # runs without calibration
+        frame["peak_gflops"] = math.nan
     calibration = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
-    values = frame[[*key, "run_id", "status", "message", "median_ms", *calibration]].copy()
+    values = frame[[*key, "run_id", "status", "message", "median_ms", "peak_gflops", *calibration]].copy()
     values["pass_log_var"] = math.nan
     samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
     ok = frame[frame["status"] == "ok"]
@@ -136,7 +130,7 @@ def load(path: Path) -> Run:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise RunFileError(f"{path}: not a run file: missing columns {', '.join(missing)}")
-    for column in CALIBRATION_COLUMNS:  # optional to readers: a run without them has no efficiency
+    for column in (*CALIBRATION_COLUMNS, "peak_gflops", "efficiency"):  # optional: older runs lack them
         if column not in frame.columns:
             frame[column] = math.nan
     cases = frame[frame["status"] == "ok"].reset_index(drop=True)
@@ -150,13 +144,16 @@ def load(path: Path) -> Run:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=TEXT_COLUMNS)
     except pd.errors.EmptyDataError:
         raise RunFileError(f"{path}: empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise RunFileError(f"{path}: not a CSV file ({' '.join(str(error).split())[:120]})") from None
     if frame.empty:
         raise RunFileError(f"{path}: no rows")
+    for column in TEXT_COLUMNS:  # "" rather than NaN: a key column (groupby drops NaN keys)
+        if column in frame.columns:
+            frame[column] = frame[column].fillna("")
     return frame
 
 
@@ -176,6 +173,8 @@ def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
     for column in ("replicas", "pass"):  # version 1 files: one replica, one pass
         if column not in samples.columns:
             samples[column] = 1
+    if "model_sha256" not in samples.columns:  # versions 1 and 2: registry models only
+        samples["model_sha256"] = ""
     missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
     if missing:
         raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")

@@ -17,16 +17,22 @@ from pathlib import Path
 import pandas as pd
 
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
+from bench.calibration import NUMERIC_COLUMNS as CALIBRATION_NUMERIC
+from bench.calibration import PEAKS_COLUMN, format_peaks
 from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_needed
 
 # 1: files without the column (before 2026-11-27). 2: + schema_version; percentiles the
 # rounds cannot support, CPU rows' tf32 and failed cases' rates are left empty.
-SCHEMA_VERSION = 2
+# 3: + model_sha256 (a model file's hash, in the case key), peak_gflops and efficiency on every
+# device, the run's measured peaks, training_setup.
+SCHEMA_VERSION = 3
 # The columns that identify a case across runs; KEY_COLUMNS adds the run, for the samples file.
-CASE_KEY = ("backend", "device", "model", "mode", "batch_size", "replicas", "precision", "jit_compile")
+CASE_KEY = ("backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas", "precision",
+            "jit_compile")
 KEY_COLUMNS = ("run_id", *CASE_KEY)
+TEXT_COLUMNS = {"model_sha256": str}  # read as text ("" when empty): hex that may look like a number
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
-NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_COLUMNS)
+NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_NUMERIC)
 SAMPLES_SUFFIX = ".samples.csv"
 SAMPLES_COLUMNS = (*KEY_COLUMNS, "round", "pass", "seconds")  # one row per timed round
 
@@ -56,6 +62,29 @@ def migrate(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                            f"(1 to {SCHEMA_VERSION}); a newer harness wrote it: update this checkout")
     if int(version) == 1:
         frame = _from_version_1(frame)
+    if int(version) <= 2:
+        frame = _from_version_2(frame)
+    return frame
+
+
+def _from_version_2(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 2 knew registry models only (no model_sha256), and measured one peak, the CPU's float32
+    matmul through numpy: its CPU float32 rows get that peak and their efficiency against it."""
+    if not {"rounds", "status", "device"} <= set(frame.columns):
+        return frame
+    frame = frame.copy()
+    frame["model_sha256"] = ""
+    frame["schema_version"] = SCHEMA_VERSION
+    if "calibration_matmul_gflops" not in frame.columns:
+        return frame
+    peak = pd.to_numeric(frame["calibration_matmul_gflops"], errors="coerce")
+    cpu_float32 = (frame["device"] == "cpu") & (frame.get("precision", "float32") == "float32")
+    frame["peak_gflops"] = peak.where(cpu_float32)
+    if "gflops_per_s" in frame.columns:
+        frame["efficiency"] = (pd.to_numeric(frame["gflops_per_s"], errors="coerce") / frame["peak_gflops"]
+                               ).where(frame["status"] == "ok")
+    frame[PEAKS_COLUMN] = [format_peaks({("cpu", "float32"): value}) if value == value else ""
+                           for value in peak]
     return frame
 
 
@@ -79,5 +108,5 @@ def _from_version_1(frame: pd.DataFrame) -> pd.DataFrame:
     for column in MEASURED_RATES:
         if column in frame.columns:
             frame[column] = frame[column].where(~failed)
-    frame.insert(0, "schema_version", SCHEMA_VERSION)
+    frame.insert(0, "schema_version", 2)
     return frame

@@ -1,0 +1,226 @@
+"""A user's saved Keras model (`model.save("x.keras")`) benchmarked like a registry entry.
+
+Nothing from the file runs: the archive's config is read as JSON first (a Lambda
+layer, which would carry Python bytecode, is refused by name), then Keras loads
+it in safe mode, which resolves only Keras' own classes and the registered ones
+(this project's, e.g. models.transformer.PositionEmbedding). The inputs of every
+case are synthesized from `model.inputs`; training uses the loss and optimizer
+the file was saved with, else the stated default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_TRAINING = {"loss": "mean_squared_error", "optimizer": "adam"}
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be benchmarked; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input (or output) of a model file: its name, its shape without the batch, its dtype,
+    and for integer inputs the range ids are drawn from, [low, high)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    low: int = 0
+    high: int = 0
+
+
+class ModelFile:
+    """A saved model, by path. Constructing it reads and hashes the file and checks its config
+    without Keras; `inspect` loads it (safe mode) and checks that its inputs can be synthesized.
+
+    Args:
+        path: the `.keras` file.
+        input_range: (low, high) for integer inputs whose valid range the model does not say
+            (those that do not feed an Embedding); ids are drawn from [low, high).
+    Raises:
+        ModelFileError: the file is missing, unreadable, not a Keras archive, or has a Lambda layer.
+    """
+
+    def __init__(self, path: Path, *, input_range: tuple[int, int] | None = None):
+        self.path = Path(path)
+        self.name = self.path.stem
+        self.input_range = input_range
+        self._inputs: list[TensorSpec] | None = None
+        self._outputs: list[TensorSpec] = []
+        self._losses: list[str] = []
+        self.training_setup = ""
+        if self.path.suffix != ".keras":
+            raise self._error("not a .keras file (save it with model.save('name.keras'))")
+        try:
+            content = self.path.read_bytes()
+        except OSError as error:
+            raise self._error(f"cannot be read ({error.strerror or error})") from None
+        self.sha256 = hashlib.sha256(content).hexdigest()
+        self._config = self._read_config()
+        lambdas = [layer for layer in _layers(self._config.get("config", {})) if layer.get("class_name") == "Lambda"]
+        if lambdas:
+            name = lambdas[0].get("config", {}).get("name", "?")
+            raise self._error(f"layer {name!r} is a Lambda layer: loading it would run Python code from the file, "
+                              "which this harness never does (Keras safe mode); rebuild it from Keras layers")
+
+    def _error(self, what: str) -> ModelFileError:
+        return ModelFileError(f"--model-file: {self.path}: {what}")
+
+    def _read_config(self) -> dict:
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                return json.loads(archive.read("config.json"))
+        except (zipfile.BadZipFile, KeyError, ValueError):
+            raise self._error("not a Keras archive (a zip with config.json, as model.save('x.keras') "
+                              "writes)") from None
+
+    @property
+    def description(self) -> str:
+        return f"{self.path} (sha256 {self.sha256[:12]})"
+
+    def inspect(self) -> None:
+        """Loads the model once (safe mode) and works out its inputs, labels and training setup.
+
+        Raises:
+            ModelFileError: the file does not load in safe mode, or an input cannot be synthesized.
+        """
+        model = self._load()
+        consumers = _embedding_consumers(model)
+        self._inputs = [self._input_spec(tensor, consumers.get(id(tensor))) for tensor in model.inputs]
+        self._outputs = [TensorSpec(tensor.name, self._known_shape(tensor, "output"), str(tensor.dtype))
+                         for tensor in model.outputs]
+        compile_config = self._config.get("compile_config")
+        if compile_config:
+            loss = compile_config.get("loss")
+            optimizer = compile_config.get("optimizer")
+            optimizer = optimizer.get("class_name", "?") if isinstance(optimizer, dict) else str(optimizer)
+            self._losses = _loss_names(loss, len(self._outputs), [t.name for t in model.outputs])
+            self.training_setup = f"saved: {', '.join(dict.fromkeys(self._losses))}, {optimizer}"
+        else:
+            self._losses = [DEFAULT_TRAINING["loss"]] * len(self._outputs)
+            self.training_setup = (f"default: {DEFAULT_TRAINING['loss']}, {DEFAULT_TRAINING['optimizer']} "
+                                   "(the file was saved uncompiled)")
+
+    def _load(self):
+        import keras
+
+        import models.transformer  # noqa: F401  (registers the registry's own layers for safe mode)
+
+        try:
+            with warnings.catch_warnings():  # optimizer variables saved before the first step
+                warnings.simplefilter("ignore")
+                return keras.saving.load_model(self.path, compile=False, safe_mode=True)
+        except Exception as error:  # a user's file: any failure to load is one line
+            text = " ".join(str(error).split())
+            raise self._error(f"Keras cannot load it in safe mode: {type(error).__name__}: {text[:200]}") from None
+
+    def _known_shape(self, tensor, what: str) -> tuple[int, ...]:
+        if getattr(tensor, "ragged", False) or getattr(tensor, "sparse", False):
+            raise self._error(f"{what} {tensor.name!r} is ragged or sparse; the harness synthesizes dense "
+                              "tensors only")
+        shape = tuple(tensor.shape[1:])
+        if any(size is None for size in shape):
+            raise self._error(f"{what} {tensor.name!r} has shape {tuple(tensor.shape)}: a size other than the "
+                              "batch is unknown; save the model with fixed input shapes (keras.Input(shape=...))")
+        return shape
+
+    def _input_spec(self, tensor, vocabulary: int | None) -> TensorSpec:
+        shape, dtype = self._known_shape(tensor, "input"), str(tensor.dtype)
+        if dtype.startswith(("float", "bfloat")):
+            return TensorSpec(tensor.name, shape, dtype)
+        if not dtype.startswith(("int", "uint")):
+            raise self._error(f"input {tensor.name!r} has dtype {dtype}; the harness synthesizes float and "
+                              "integer inputs only")
+        if vocabulary:  # ids 1 .. vocabulary - 1: 0 is the usual padding id
+            return TensorSpec(tensor.name, shape, dtype, 1 if vocabulary > 1 else 0, vocabulary)
+        if self.input_range is None:
+            raise self._error(f"integer input {tensor.name!r} does not feed an Embedding, so its valid range is "
+                              "unknown; give --input-range LOW,HIGH (ids are drawn from [LOW, HIGH))")
+        return TensorSpec(tensor.name, shape, dtype, *self.input_range)
+
+    def build(self, *, jit_compile="auto"):
+        """Loads the model and compiles it: with its saved compile settings, else the default.
+
+        Args:
+            jit_compile: passed to `Model.compile`: "auto", True or False.
+        Returns:
+            A compiled `keras.Model`.
+        """
+        model = self._load()
+        compile_config = self._config.get("compile_config")
+        if compile_config:
+            model.compile_from_config({**compile_config, "jit_compile": jit_compile})
+        else:
+            model.compile(**DEFAULT_TRAINING, jit_compile=jit_compile)
+        return model
+
+    def synthetic_batch(self, batch_size: int, *, seed: int = 0):
+        """A seeded batch for every input, and labels the loss takes for every output.
+
+        Float inputs are uniform in [0, 1); integer inputs are ids in their range. Labels: class ids
+        for a sparse categorical loss, one-hot for a categorical one, 0/1 for a binary one, uniform
+        [0, 1) values of the output's shape otherwise.
+        Returns:
+            (x, y): arrays, or lists of arrays for a model with several inputs or outputs.
+        """
+        if self._inputs is None:
+            self.inspect()
+        rng = np.random.default_rng(seed)
+        xs = [rng.integers(spec.low, spec.high, size=(batch_size, *spec.shape)).astype(spec.dtype) if spec.high
+              else rng.random((batch_size, *spec.shape), dtype=np.float32).astype(spec.dtype)
+              for spec in self._inputs]
+        ys = [_labels(rng, loss, (batch_size, *spec.shape)) for loss, spec in zip(self._losses, self._outputs)]
+        return (xs[0] if len(xs) == 1 else xs), (ys[0] if len(ys) == 1 else ys)
+
+
+def _layers(config: dict):
+    """Every layer config in a model config, nested models included."""
+    for layer in config.get("layers", []):
+        yield layer
+        yield from _layers(layer.get("config", {}))
+
+
+def _embedding_consumers(model) -> dict[int, int]:
+    """id(model input) -> input_dim of the Embedding it feeds directly."""
+    found = {}
+    for layer in model.layers:
+        if type(layer).__name__ == "Embedding":
+            for node in layer._inbound_nodes:
+                for tensor in node.input_tensors:
+                    found[id(tensor)] = layer.input_dim
+    return found
+
+
+def _loss_names(loss, outputs: int, output_names: list[str]) -> list[str]:
+    """The saved loss, one name per output (a string, a serialized loss, a list or a dict by output)."""
+    def name(item):
+        if isinstance(item, dict):  # a serialized Loss object or function
+            config = item.get("config")
+            return str(config.get("name") if isinstance(config, dict) and config.get("name") else
+                       item.get("class_name", "?"))
+        return str(item)
+    if isinstance(loss, list):
+        return [name(item) for item in loss] + [DEFAULT_TRAINING["loss"]] * (outputs - len(loss))
+    if isinstance(loss, dict) and "class_name" not in loss:
+        return [name(loss.get(output, DEFAULT_TRAINING["loss"])) for output in output_names]
+    return [name(loss)] * outputs
+
+
+def _labels(rng, loss: str, shape: tuple[int, ...]) -> np.ndarray:
+    text = loss.lower().replace("_", "")
+    if "sparsecategorical" in text:
+        return rng.integers(0, shape[-1], size=shape[:-1]).astype("int32")
+    if "categorical" in text or "kld" in text or "kldivergence" in text:
+        return np.eye(shape[-1], dtype="float32")[rng.integers(0, shape[-1], size=shape[:-1])]
+    if "binary" in text or "hinge" in text:
+        return rng.integers(0, 2, size=shape).astype("float32")
+    return rng.random(shape, dtype=np.float32)
