@@ -34,6 +34,7 @@ CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "i
 def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", device="cpu",
              calibration_ms=10.0, seed=0, cases=CASES, gpu_speedup=None, flops=1.0, passes=1, pass_noise=0.0, rounds=30):
     """Writes a run with `rounds` lognormal rounds (3% noise) per case; `scale` slows chosen cases.
+    Every case is as slow as `calibration_ms` says its device is (its peak is 1000 / calibration_ms).
 
     The rounds come in `passes` passes, each shifted by its own lognormal factor
     of spread `pass_noise`: a machine whose speed wanders during the session.
@@ -55,7 +56,8 @@ def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", d
                         * shifts[np.array(pass_of_round) - 1])
             result = CaseResult(device=name, device_name="Fake GPU" if name.startswith("gpu") else "Fake CPU",
                                 model=model, params=1, mode=mode, batch_size=batch, precision="float32",
-                                jit_compile="off", status="ok", flops_per_sample=flops).with_latency(secs)
+                                jit_compile="off", status="ok", flops_per_sample=flops,
+                                peak_gflops=1000 / calibration_ms).with_latency(secs)
             results.append(result)
             samples.append((result, list(zip(pass_of_round, secs))))
     return write_run(directory, fingerprint, results, samples)[0]

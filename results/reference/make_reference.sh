@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Runs the quick matrix on a GPU host, CPU and GPU rows, on the JAX and PyTorch
-# backends, and leaves the runs, host.txt and log.txt in $OUT (default:
-# results/reference/<the GPU's name>, e.g. nvidia-h100-80gb-hbm3/).
+# Runs the reference stages on a GPU host and leaves the runs, host.txt and log.txt in $OUT
+# (default: results/reference/<the GPU's name>, e.g. nvidia-h200/), and all of it in $OUT.tgz.
 # The lent GPU hosts have JAX and PyTorch but no Keras: .whl/ carries it
-# (bash ../shared/gpu/keras-wheels.sh). Each backend gets a time limit; SIGINT
-# makes pytest stop cleanly and still write the cases it finished.
+# (bash ../shared/gpu/keras-wheels.sh). Each stage is "BACKEND LIMIT_S PYTEST_ARGS..." and
+# gets its time limit; SIGINT makes pytest stop cleanly and still write the cases it finished.
 set -u
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 gpu=$(printf '%s' "${gpu:-no-gpu}" | tr '[:upper:]' '[:lower:]' | tr -cs 'a-z0-9' '-' | sed 's/-*$//')
@@ -17,18 +16,21 @@ fi
 export KERAS_HOME=/tmp/keras-home
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-  KERAS_BACKEND=jax python3 -c "import jax, torch, keras; print('jax', jax.__version__, jax.devices()); print('torch', torch.__version__, torch.cuda.get_device_name(0)); print('keras', keras.__version__)"
+  KERAS_BACKEND=jax python3 -c "import jax, torch, keras; print('jax', jax.__version__, jax.devices()); print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no cuda'); print('keras', keras.__version__)"
   nproc; grep -m1 'model name' /proc/cpuinfo
 } > "$OUT/host.txt" 2>&1
-# PyTorch runs Keras eagerly (a Python loop over 400 LSTM steps): its default
-# subset answers "GPU against CPU" and "cuDNN against not" within its time.
-JAX_SUBSET=${JAX_SUBSET:-}
-TORCH_SUBSET=${TORCH_SUBSET:---models=mnist_cnn,imdb_lstm,imdb_lstm_cudnn --modes=infer,train}
-for spec in ${RUNS:-jax:380 torch:140}; do
-  backend=${spec%%:*}; limit=${spec##*:}
-  subset=JAX_SUBSET; [ "$backend" = torch ] && subset=TORCH_SUBSET
-  echo "== $backend (limit ${limit}s) ${!subset}"
-  # shellcheck disable=SC2086  # the subset is a list of options
+# The models that load a GPU, in float32 and mixed bfloat16, and on the host CPU for the speedup; then
+# the quick matrix's tutorial models (PyTorch runs Keras eagerly: a subset that answers GPU against CPU).
+DEFAULT_STAGES="jax 160 --models vision,transformer --devices gpu --modes infer,train --passes 2
+jax 140 --models vision,transformer --devices gpu --modes infer,train --passes 2 --precision mixed_bfloat16
+jax 50 --models vision,transformer --devices cpu --modes infer --batch-sizes 1,32 --passes 1
+jax 110 --devices cpu,gpu --passes 2
+torch 60 --models mnist_cnn,imdb_lstm_cudnn --modes infer,train --devices cpu,gpu --passes 2"
+while read -r backend limit args; do
+  [ -z "$backend" ] && continue
+  echo "== $backend (limit ${limit}s) $args"
+  # shellcheck disable=SC2086  # the stage's options are a list
   timeout -s INT -k 20 "$limit" python3 -m pytest bench/ -q -p no:cacheprovider --backend "$backend" \
-    --devices cpu,gpu --results-dir "$OUT" ${!subset} 2>&1 | grep -v '^test_model\[' | tail -n 150
-done >> "$OUT/log.txt" 2>&1
+    --results-dir "$OUT" $args 2>&1 | grep -v '^test_model\[' | tail -n 60
+done <<< "${STAGES:-$DEFAULT_STAGES}" >> "$OUT/log.txt" 2>&1
+tar czf "$OUT.tgz" -C "$(dirname "$OUT")" "$(basename "$OUT")"

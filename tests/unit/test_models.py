@@ -16,7 +16,36 @@ PARAMS = {
     "imdb_bilstm": 250_000 + 2 * 60_400 + 201,
     "imdb_gru": 250_000 + 3 * (50 * 100 + 100 * 100 + 2 * 100) + 101,
     "imdb_simplernn": 250_000 + (50 * 100 + 100 * 100 + 100) + 101,
+    # Published (Keras applications' table; He et al. 2016; Sandler et al. 2018)
+    "resnet50": 25_636_712,
+    "mobilenet_v2": 3_538_984,
+    # Token 5,000x128 + positions 400x128 + 2 blocks x (attention 4 x (128x128 + 128) + 2 layer norms
+    # x 256 + feed-forward 128x512 + 512 + 512x128 + 128) + the output 128 + 1
+    "imdb_transformer": 640_000 + 51_200 + 2 * (4 * (128 * 128 + 128) + 2 * 256 + 66_048 + 65_664) + 129,
 }
+
+
+def resnet50_v1_macs() -> int:
+    """Keras' ResNet-50 (v1: each stage's first 1x1 convolution strides) by hand: (size, in, out, kernel) of
+    every convolution, each followed by a batch norm (one multiply-add per output element), then the
+    2048 x 1000 classifier."""
+    def stage(size, inputs, width, outputs, blocks):
+        first = [(size, inputs, width, 1), (size, width, width, 3), (size, width, outputs, 1),
+                 (size, inputs, outputs, 1)]  # the last: the projection shortcut
+        return first + [(size, outputs, width, 1), (size, width, width, 3), (size, width, outputs, 1)] * (blocks - 1)
+    convs = [(112, 3, 64, 7), *stage(56, 64, 64, 256, 3), *stage(28, 256, 128, 512, 4),
+             *stage(14, 512, 256, 1024, 6), *stage(7, 1024, 512, 2048, 3)]
+    return (sum(size * size * out * k * k * inputs for size, inputs, out, k in convs)
+            + sum(size * size * out for size, _, out, _ in convs) + 2048 * 1000)
+
+
+def transformer_macs(length=400, width=128, heads=4, key_dim=32, hidden=512, blocks=2) -> int:
+    attention = (3 * length * width * heads * key_dim  # query, key, value projections
+                 + 2 * heads * length * length * key_dim  # scores and the weighted sum of values
+                 + length * heads * key_dim * width)  # output projection
+    feed_forward = 2 * length * width * hidden
+    norms = 2 * length * width
+    return blocks * (attention + feed_forward + norms) + width
 
 # Hand counts: 2 FLOPs per multiply-accumulate.
 CNN_DENSE_MACS = 9216 * 128 + 128 * 10
@@ -29,7 +58,11 @@ FLOPS = {
     "imdb_bilstm": 2 * (2 * 400 * 4 * (50 + 100) * 100 + 200),
     "imdb_gru": 2 * (400 * 3 * (50 + 100) * 100 + 100),
     "imdb_simplernn": 2 * (400 * (50 + 100) * 100 + 100),
+    "resnet50": 2 * resnet50_v1_macs(),
+    "imdb_transformer": 2 * transformer_macs(),
 }
+# Published multiply-adds per 224x224 image: He et al. (ResNet-50 v1) 3.8 G; Sandler et al. (MobileNetV2) 300 M.
+PUBLISHED_MACS = {"resnet50": 3.8e9, "mobilenet_v2": 300e6}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +79,21 @@ def built():
 
 def test_registry_has_the_tutorial_models_and_variants():
     assert set(models.names()) == set(PARAMS)
+    assert set(models.SETS["tutorial"]) == set(models.names()) - {"resnet50", "mobilenet_v2", "imdb_transformer"}
+    assert set(models.SETS["all"]) == set(models.names())
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_MACS))
+def test_forward_flops_within_5_percent_of_the_published_figure(built, name):
+    assert models.forward_flops(built(name)) / 2 == pytest.approx(PUBLISHED_MACS[name], rel=0.05)
+
+
+def test_a_layer_with_weights_that_no_counter_knows_makes_the_flops_unknown():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2DTranspose(4, 3, name="up")(inputs))
+    assert np.isnan(models.forward_flops(model))
 
 
 @pytest.mark.parametrize("name", list(PARAMS))

@@ -2,10 +2,16 @@
 
 import pytest
 
+import models
 from bench.options import PROFILES, HarnessConfig, OptionError
 
 BAD_VALUES = [
-    ({"models": "mnist_cnn,resnet"}, "--models: unknown model 'resnet'; known: mnist_cnn, mnist_separable_cnn"),
+    ({"models": "mnist_cnn,resnet"}, "--models: unknown model 'resnet'; accepted: a set (tutorial, vision, "
+                                     "transformer, all) or a model (mnist_cnn, mnist_separable_cnn"),
+    ({"input_range": "5,5"}, "--input-range: '5,5': LOW must be below HIGH"),
+    ({"input_range": "a,9"}, "--input-range: 'a,9' is not LOW,HIGH; give two integers"),
+    ({"model_file": "x.h5"}, "--model-file: x.h5: not a .keras file"),
+    ({"model_file": "missing.keras"}, "--model-file: missing.keras: cannot be read"),
     ({"models": "mnist_cnn,,imdb_lstm"}, "--models: empty item"),
     ({"modes": "infer,serve"}, "--modes: unknown value 'serve'; accepted: infer, predict, train"),
     ({"batch_sizes": "1,0"}, "--batch-sizes: '0' is not a positive integer"),
@@ -35,6 +41,18 @@ def test_bad_value_is_named_with_what_is_accepted(values, message):
         HarnessConfig.from_values(values)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_models_take_sets_and_names_in_order_without_repeats():
+    config = HarnessConfig.from_values({"models": "mnist_cnn,vision,transformer,mnist_cnn"})
+    assert config.models == ("mnist_cnn", "resnet50", "mobilenet_v2", "imdb_transformer")
+    assert HarnessConfig.from_values({}).models == models.SETS["tutorial"]
+    assert set(HarnessConfig.from_values({"models": "all"}).models) == set(models.REGISTRY)
+
+
+def test_input_range_needs_a_model_file():
+    with pytest.raises(OptionError, match="--input-range: applies to --model-file models only"):
+        HarnessConfig.from_values({"input_range": "0,10"})
 
 
 def test_results_dir_that_is_a_file(tmp_path):

@@ -39,7 +39,7 @@ def test_run_and_samples_files(tmp_path):
     assert list(run.columns[:4]) == ["schema_version", "run_id", "timestamp_utc", "backend"]
     assert (run["schema_version"] == store.SCHEMA_VERSION).all()
     samples = pd.read_csv(samples_path)
-    assert list(samples.columns) == ["run_id", "backend", "device", "model", "mode", "batch_size", "replicas",
+    assert list(samples.columns) == ["run_id", "backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas",
                                      "precision", "jit_compile", "round", "pass", "seconds"]
     assert list(samples["seconds"]) == [0.001, 0.002]
     assert list(samples["pass"]) == [1, 2]
