@@ -22,15 +22,15 @@ export KERAS_HOME=/tmp/keras-home
 # The models that load a GPU, in float32 and mixed bfloat16, and on the host CPU for the speedup; then
 # the quick matrix's tutorial models (PyTorch runs Keras eagerly: a subset that answers GPU against CPU).
 DEFAULT_STAGES="jax 160 --models vision,transformer --devices gpu --modes infer,train --passes 2
-jax 140 --models vision,transformer --devices gpu --modes infer,train --passes 2 --precision mixed_bfloat16
-jax 50 --models vision,transformer --devices cpu --modes infer --batch-sizes 1,32 --passes 1
-jax 110 --devices cpu,gpu --passes 2
-torch 60 --models mnist_cnn,imdb_lstm_cudnn --modes infer,train --devices cpu,gpu --passes 2"
+jax 130 --models vision,transformer --devices gpu --modes infer,train --passes 2 --precision mixed_bfloat16
+jax 45 --models vision,transformer --devices cpu --modes infer --batch-sizes 1,32 --passes 1
+jax 100 --devices cpu,gpu --passes 2
+torch 55 --models mnist_cnn,imdb_lstm_cudnn --modes infer,train --devices cpu,gpu --passes 2"
 while read -r backend limit args; do
   [ -z "$backend" ] && continue
   echo "== $backend (limit ${limit}s) $args"
   # shellcheck disable=SC2086  # the stage's options are a list
-  timeout -s INT -k 20 "$limit" python3 -m pytest bench/ -q -p no:cacheprovider --backend "$backend" \
+  timeout -s INT -k 25 "$limit" python3 -m pytest bench/ -q -p no:cacheprovider --backend "$backend" \
     --results-dir "$OUT" $args 2>&1 | grep -v '^test_model\[' | tail -n 60
 done <<< "${STAGES:-$DEFAULT_STAGES}" >> "$OUT/log.txt" 2>&1
 tar czf "$OUT.tgz" -C "$(dirname "$OUT")" "$(basename "$OUT")"
