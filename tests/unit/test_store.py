@@ -144,6 +144,24 @@ def test_version_1_failed_rows_lose_their_rates(tmp_path):
     assert pd.isna(migrated.loc[1, "samples_per_s"]) and migrated.loc[0, "samples_per_s"] > 0
 
 
+def test_version_2_files_gain_the_model_hash_and_their_cpu_peak(tmp_path):
+    path, _ = write(tmp_path)
+    frame = pd.read_csv(path).drop(columns=["model_sha256", "peak_gflops", "efficiency"])
+    frame.assign(schema_version=2, host="h", calibration_matmul_gflops=100.0).to_csv(path, index=False)
+    cases = store.load(path).cases
+    assert (cases["schema_version"] == 3).all() and (cases["model_sha256"] == "").all()
+    cpu = cases[cases["device"] == "cpu"]
+    assert (cpu["peak_gflops"] == 100.0).all()
+    assert cpu["efficiency"].to_numpy() == pytest.approx(cpu["gflops_per_s"].to_numpy() / 100.0)
+    assert set(cases["calibration_peaks_gflops"]) == {"cpu/float32=100.0"}
+
+
+def test_a_model_hash_that_looks_like_a_number_stays_text(tmp_path):
+    path, _ = write(tmp_path)
+    pd.read_csv(path).assign(model_sha256="0123456789").to_csv(path, index=False)
+    assert set(store.read_rows(path)["model_sha256"]) == {"0123456789"}
+
+
 def test_a_newer_schema_is_refused_in_one_line(tmp_path):
     path, _ = write(tmp_path)
     pd.read_csv(path).assign(schema_version=store.SCHEMA_VERSION + 1).to_csv(path, index=False)
