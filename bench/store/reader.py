@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
 from bench.store.schema import (
-    CALIBRATION_COLUMNS,
     CASE_KEY,
     KEY_COLUMNS,
     NUMERIC,

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
 from bench.calibration import NUMERIC_COLUMNS as CALIBRATION_NUMERIC
 from bench.calibration import PEAKS_COLUMN, format_peaks
 from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_needed
