@@ -128,15 +128,14 @@ def plot_speedup(title: str, table: pd.DataFrame):
 
 
 def efficiency(cases: pd.DataFrame) -> pd.DataFrame:
-    """CPU cases' achieved GFLOP/s as a fraction of their run's measured matmul peak
-    (runs recorded before calibration existed have no peak, and no efficiency)."""
-    cpu = cases[(cases["device"] == "cpu") & cases["calibration_matmul_gflops"].notna()]
-    cpu = cpu.assign(series=lambda f: series_label(f))
-    return cpu.assign(efficiency=cpu["gflops_per_s"] / cpu["calibration_matmul_gflops"])
+    """Single-device cases' achieved GFLOP/s as a fraction of their own device's measured matmul peak at
+    their precision (rows without a measured peak, e.g. from runs before calibration, are left out)."""
+    measured = cases[cases["efficiency"].notna()] if "efficiency" in cases else cases.iloc[:0]
+    return measured.assign(series=lambda f: series_label(f))
 
 
 def plot_efficiency(cases: pd.DataFrame):
-    """Percent of the measured peak against batch size: a panel per mode, a colour per model,
+    """Percent of the device's measured peak against batch size: a panel per mode, a colour per model,
     a line style per series (device, backend, precision, host)."""
     import matplotlib.pyplot as plt
 
@@ -154,10 +153,10 @@ def plot_efficiency(cases: pd.DataFrame):
                     linestyle=styles[series], label=label)
         ax.axhline(100, color="black", linestyle="--", linewidth=1, label="measured matmul peak")
         ax.set(xscale="log", yscale="log", xlabel="batch size", title=mode)
-    axes[0][0].set_ylabel("% of measured float32 matmul peak")
+    axes[0][0].set_ylabel("% of the device's measured matmul peak")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small")
-    fig.suptitle("CPU efficiency: achieved GFLOP/s over the machine's measured matmul GFLOP/s")
+    fig.suptitle("Efficiency: achieved GFLOP/s over the device's measured matmul GFLOP/s at the row's precision")
     return fig
 
 

@@ -2,8 +2,8 @@
 
 The plots (bench.output.plots): throughput against batch size, latency at batch 1
 (p50/p90/p99), GPU/CPU (or backend/backend) speedup heatmaps, efficiency against
-the machine's measured matmul peak; the pages add the hardware and software of
-each run. The files are written to a hidden folder first and moved into place
+each device's measured matmul peak; the pages add the hardware and software of
+each run, with the peaks its calibration measured. The files are written to a hidden folder first and moved into place
 only when all exist, so a failed report leaves nothing behind.
 """
 
@@ -23,7 +23,7 @@ from bench.output.tables import render
 
 RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "cores", "ram_gb": "RAM (GiB)",
              "gpus": "GPU", "backend": "backend", "backend_version": "version", "keras_version": "Keras",
-             "calibration_matmul_gflops": "matmul peak (GFLOP/s)"}
+             "calibration_peaks_gflops": "measured matmul peaks (device/precision=GFLOP/s)"}
 
 
 def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
