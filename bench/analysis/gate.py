@@ -23,6 +23,7 @@ memory or is missing in every candidate process.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,8 +80,9 @@ def judge(values: pd.DataFrame, *, threshold: float, alpha: float, settled=froze
     raw = ok.assign(log=np.log(ok["median_ms"])).pivot_table(index=["side", "process"], columns=key, values="log",
                                                              aggfunc="first")
     sides = set(raw.index.get_level_values("side"))
-    common = [c for c in raw.columns if {"base", "head"} <= sides
-              and raw.loc["base", c].notna().any() and raw.loc["head", c].notna().any()]
+    both = ({"base", "head"} <= sides and raw.xs("base", level="side").notna().any()
+            & raw.xs("head", level="side").notna().any())
+    common = list(raw.columns[both]) if {"base", "head"} <= sides else []
     if not common:
         empty = _judge_units([], None, None, key, threshold, alpha, settled)
         return Verdicts(empty, _judge_units([], None, None, list(MODEL_KEY), threshold, alpha, settled), holes,
@@ -107,26 +109,28 @@ def _centred(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     is then invisible here; _judge_matrix tests it on the raw logs.
 
     Returns:
-        (centred logs, {model key: its case columns}).
+        (centred logs, {model key: the positions of its case columns}).
     """
-    model_of = {case: tuple(dict(zip(CASE_KEY, case))[c] for c in MODEL_KEY) for case in raw.columns}
     groups: dict[tuple, list] = {}
-    for case, model in model_of.items():
-        groups.setdefault(model, []).append(case)
-    deviations = raw - raw.mean()
-    centred = raw.copy()
-    for model, members in groups.items():
-        others = [case for case in raw.columns if model_of[case] != model]
-        if others:
-            centred[members] = raw[members].sub(deviations[others].median(axis=1), axis=0)
-    return centred, groups
+    for position, case in enumerate(raw.columns):
+        groups.setdefault(tuple(dict(zip(CASE_KEY, case))[c] for c in MODEL_KEY), []).append(position)
+    logs = raw.to_numpy()
+    centred = logs.copy()
+    with warnings.catch_warnings():  # a process that timed none of the other models' cases: no level
+        warnings.simplefilter("ignore", RuntimeWarning)
+        deviations = logs - np.nanmean(logs, axis=0)
+        for members in groups.values():
+            others = np.setdiff1d(np.arange(logs.shape[1]), members)
+            if others.size:
+                centred[:, members] = logs[:, members] - np.nanmedian(deviations[:, others], axis=1)[:, None]
+    return pd.DataFrame(centred, index=raw.index, columns=raw.columns), groups
 
 
 def _by_model(logs: pd.DataFrame, groups: dict) -> pd.DataFrame:
-    """Each model's mean log per process, where the process timed all of its cases."""
-    means = pd.DataFrame({model: logs[members].mean(axis=1, skipna=False) for model, members in groups.items()})
-    means.columns = pd.MultiIndex.from_tuples(list(groups), names=list(MODEL_KEY))
-    return means
+    """Each model's mean log per process, where the process timed all of its cases (`groups`: column positions)."""
+    values = logs.to_numpy()
+    means = np.column_stack([values[:, members].mean(axis=1) for members in groups.values()])
+    return pd.DataFrame(means, index=logs.index, columns=pd.MultiIndex.from_tuples(list(groups), names=list(MODEL_KEY)))
 
 
 def _judge_matrix(raw: pd.DataFrame, threshold, alpha) -> pd.DataFrame:
@@ -150,6 +154,9 @@ def _holes(values: pd.DataFrame, ok: pd.DataFrame) -> list[str]:
     key = [c for c in CASE_KEY if c != "jit_compile"]  # a case that failed before compiling has none
     ran = ok.loc[ok["side"] == "base", key].drop_duplicates()
     head = values[values["side"] == "head"]
+    head_cases = set(head[key].itertuples(index=False, name=None))
+    if (head["status"] == "ok").all() and set(ran.itertuples(index=False, name=None)) <= head_cases:
+        return []  # the usual case, without the summary below
     summary = head.assign(failed=head["status"] != "ok").groupby(key, dropna=False).agg(
         processes=("failed", "size"), failed=("failed", "sum"), status=("status", _first_failure),
         message=("message", "first"))
@@ -179,7 +186,7 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=N
                "verdict", "needs"]
     if not units:
         return pd.DataFrame(columns=columns)
-    pairs = [(frames["base"][u].dropna().to_numpy(), frames["head"][u].dropna().to_numpy()) for u in units]
+    pairs = _columns_by_side(frames, units)
     own = [stats.within_sides(base, head) for base, head in pairs]
     variances, dfs = np.array([v for v, _ in own]), np.array([d for _, d in own], dtype=float)
     usable = np.isfinite(covariate).all() if covariate is not None else False
@@ -194,9 +201,10 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=N
                                        for done, result in zip(is_settled, results)])
                 for direction in ("p_slower", "p_faster")}
     rows = []
+    shown_pairs = pairs if raw is None else _columns_by_side(raw, units)
     for index, (unit, (base, head), result, done) in enumerate(zip(units, pairs, results, is_settled)):
         p_holm = adjusted["p_slower" if result is None or result.ratio >= 1 else "p_faster"][index]
-        shown = [(raw or frames)[side][unit].dropna() for side in SIDES]
+        shown = shown_pairs[index]
         row = dict(zip(key, unit), base_ms=math.exp(shown[0].mean()), head_ms=math.exp(shown[1].mean()),
                    n_base=len(base), n_head=len(head))
         if result is None:
@@ -210,6 +218,17 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=N
                        needs=_needs(result, verdict, len(base) + len(head), threshold, alpha / len(units)))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def _columns_by_side(frames: dict, units: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(base values, head values) of each unit's column, without the processes that lack it."""
+    arrays = {}
+    for side in SIDES:
+        position = {column: index for index, column in enumerate(frames[side].columns)}
+        values = frames[side].to_numpy()
+        arrays[side] = [values[:, position[unit]] for unit in units]
+    return [tuple(column[~np.isnan(column)] for column in (base, head))
+            for base, head in zip(arrays["base"], arrays["head"])]
 
 
 def _needs(result: stats.Comparison, verdict: str, processes: int, threshold: float, alpha: float) -> str:
