@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import ab
+from bench import ab, checkouts
 from bench.analysis import gate
 
 MODELS = ("mnist_cnn", "mnist_separable_cnn", "imdb_lstm", "imdb_lstm_cudnn", "imdb_bilstm", "imdb_gru",
@@ -100,6 +100,6 @@ def simulated_gate(rng, *, budget_min=15.0, slower=None) -> gate.Verdicts:
     """bench.ab's whole procedure (alternation, looks, settling, -k selection, budget) on a SimulatedMachine."""
     machine = SimulatedMachine(rng, MEASURED, slower)
     ids = {ab.case_id(_row(case)) for case in CASES}
-    sides = {name: ab.Side(name, name, Path("."), cases=set(ids)) for name in ("base", "head")}
+    sides = {name: checkouts.Side(name, name, Path("."), cases=set(ids)) for name in ("base", "head")}
     return ab.Gate(sides, machine, budget_s=budget_min * 60, threshold=0.10, alpha=0.01, say=lambda line: None,
                    clock=machine.clock).run()

@@ -6,7 +6,7 @@ import pytest
 from _pytest.mark.expression import Expression
 from tests_support import ROOT, run_cli
 
-from bench import ab
+from bench import ab, checkouts
 from bench.options import OptionError
 
 IDS = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-cpu-b128", "mnist_cnn-train-cpu-b1", "imdb_lstm-infer-cpu-b1",
@@ -44,12 +44,12 @@ def test_later_processes_time_undecided_cases_every_case_of_an_undecided_model_a
 @pytest.mark.parametrize("arg", ["-k", "-kmnist", "--results-dir=x", "--replicas", "--benchmark-disable"])
 def test_options_ab_sets_itself_are_refused(arg):
     with pytest.raises(OptionError, match="ab sets it itself"):
-        ab.check_pytest_args(["--models", "mnist_cnn", arg])
+        checkouts.check_pytest_args(["--models", "mnist_cnn", arg])
 
 
 def test_a_directory_that_is_not_a_checkout_is_refused(tmp_path):
-    with pytest.raises(ab.CheckoutError, match="is not a checkout of this project"):
-        ab.checkout(str(tmp_path), "base", tmp_path / "out")
+    with pytest.raises(checkouts.CheckoutError, match="is not a checkout of this project"):
+        checkouts.checkout(str(tmp_path), "base", tmp_path / "out")
 
 
 @pytest.mark.parametrize("args,message", [
