@@ -80,25 +80,35 @@ def plot_latency(cases: pd.DataFrame, samples: pd.DataFrame | None):
 
 
 def speedups(cases: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(title, model x batch table of ratios): GPU over CPU per backend, else backends over the first."""
+    """(title, model x batch table of ratios): each GPU over the CPU per host, backend and precision (the runs
+    of one host pooled, a case's median over them), else backends over the first."""
+    def medians(rows):
+        return rows.groupby(["model", "batch_size"])["median_ms"].median()
+
+    def named(title, precision):
+        return title if precision == "float32" else f"{title}, {precision}"
+
     tables = []
-    for (backend, mode), group in cases.groupby(["backend", "mode"], sort=False):
-        cpu = group[group["device"] == "cpu"].set_index(["model", "batch_size"])["median_ms"]
-        for device in sorted(d for d in group["device"].unique() if d != "cpu"):
-            gpu = group[group["device"] == device].set_index(["model", "batch_size"])["median_ms"]
-            ratio = (cpu / gpu).dropna()
+    machine = [c for c in ("host", "cpu_model") if c in cases]
+    for (*_, backend, precision, mode), group in cases.groupby([*machine, "backend", "precision", "mode"],
+                                                               sort=False):
+        cpu = medians(group[group["device"] == "cpu"])
+        gpus = group[group["device"] != "cpu"]
+        for (device, name), rows in gpus.groupby(["device", "device_name"]):
+            ratio = (cpu / medians(rows)).dropna()
             if not ratio.empty:
-                tables.append((f"{device} over cpu, {backend}, {mode}", ratio.unstack("batch_size")))
+                tables.append((named(f"{device} ({name}) over cpu, {backend}, {mode}", precision),
+                               ratio.unstack("batch_size")))
     if not tables and cases["backend"].nunique() > 1:
         first = cases["backend"].iloc[0]
-        for (device, mode), group in cases.groupby(["device", "mode"], sort=False):
-            base = group[group["backend"] == first].set_index(["model", "batch_size"])["median_ms"]
+        for (device, precision, mode), group in cases.groupby(["device", "precision", "mode"], sort=False):
+            base = medians(group[group["backend"] == first])
             for backend in group["backend"].unique():
                 if backend != first:
-                    other = group[group["backend"] == backend].set_index(["model", "batch_size"])["median_ms"]
-                    ratio = (base / other).dropna()
+                    ratio = (base / medians(group[group["backend"] == backend])).dropna()
                     if not ratio.empty:
-                        tables.append((f"{backend} over {first}, {device}, {mode}", ratio.unstack("batch_size")))
+                        tables.append((named(f"{backend} over {first}, {device}, {mode}", precision),
+                                       ratio.unstack("batch_size")))
     return tables
 
 

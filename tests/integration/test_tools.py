@@ -30,4 +30,4 @@ def test_the_committed_reference_runs_make_a_report_with_the_gpu_speedups(tmp_pa
     assert code == 0, err
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"speedup_1.png", "throughput_train.png", "latency_batch1.png"} <= names
-    assert "gpu:0 over cpu, jax, infer" in (tmp_path / "report" / "report.md").read_text()
+    assert "gpu:0 (NVIDIA H100 80GB HBM3) over cpu, jax, infer" in (tmp_path / "report" / "report.md").read_text()

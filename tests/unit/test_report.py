@@ -67,7 +67,7 @@ def test_efficiency_is_gflops_over_each_devices_own_peak(gpu_run):
 def test_speedup_heatmap_annotates_the_ratios(gpu_run):
     cases, _ = report.load([str(gpu_run)])
     (title, table), _ = plots.speedups(cases)
-    assert title == "gpu:0 over cpu, tensorflow, infer"
+    assert title == "gpu:0 (Fake GPU) over cpu, tensorflow, infer"
     assert list(table.columns) == [1, 8, 32] and list(table.index) == ["imdb_lstm", "mnist_cnn"]
     assert table.to_numpy() == pytest.approx(4.0, rel=0.05)
     fig = plots.plot_speedup(title, table)
