@@ -15,8 +15,8 @@ from pathlib import Path
 
 import models
 from bench import backends
-from models.files import ModelFile, ModelFileError
 from bench.results import rounds_needed
+from models.files import ModelFile, ModelFileError
 
 MODES = ("infer", "predict", "train")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
@@ -221,8 +221,9 @@ class Option:
 
 OPTIONS = (
     Option("--models", "NAMES", "tutorial", parse_models,
-           f"comma list of models and sets: {', '.join(f'{name} ({len(members)})' for name, members in models.SETS.items())}"
-           f" (default: tutorial, or none when --model-file is given). Models: {', '.join(models.names())}"),
+           "comma list of models and sets: "
+           f"{', '.join(f'{name} ({len(members)} models)' for name, members in models.SETS.items())} "
+           f"(default: tutorial, or none when --model-file is given). Models: {', '.join(models.names())}"),
     Option("--model-file", "PATH", None, parse_model_files,
            "a model saved with model.save('x.keras'), benchmarked like a registry model (repeatable, or a comma "
            "list); loaded in Keras safe mode: no code from the file runs", repeatable=True),
@@ -314,7 +315,8 @@ class HarnessConfig:
                    batch_sizes=parsed["batch_sizes"] or profile.batch_sizes,
                    devices=parsed["devices"], profile=profile, passes=parsed["passes"] or profile.passes,
                    jit_compile=parsed["jit_compile"],
-                   precision=parsed["precision"], tf32=parsed["tf32"], threads=parsed["threads"], backend=backend, results_dir=parsed["results_dir"],
+                   precision=parsed["precision"], tf32=parsed["tf32"], threads=parsed["threads"], backend=backend,
+                   results_dir=parsed["results_dir"],
                    require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"])
 
     def spec(self, name: str):

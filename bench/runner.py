@@ -191,7 +191,8 @@ class CaseRunner:
         if key not in self._models:
             if self.config.passes == 1:
                 self._models.clear()  # release the previous model before building the next
-            self._models[key] = self.config.spec(case.model).build(jit_compile=JIT_COMPILE[self.config.jit_compile])
+            spec = self.config.spec(case.model)
+            self._models[key] = spec.build(jit_compile=JIT_COMPILE[self.config.jit_compile])
         return self._models[key]
 
     @staticmethod

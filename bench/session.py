@@ -58,8 +58,8 @@ class BenchSession:
             **backend.threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             **calibrate(backend.device_scope(self.plan.devices()["cpu"])),
         }
-        self.peaks = {("cpu", "float32"): self.fingerprint["calibration_matmul_gflops"],
-                      **device_peaks(backend, self.plan.devices()["cpu"])}
+        cpu = self.plan.devices()["cpu"]
+        self.peaks = {("cpu", "float32"): self.fingerprint["calibration_matmul_gflops"], **device_peaks(backend, cpu)}
 
     def finish(self) -> None:
         """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback."""

@@ -48,12 +48,14 @@ def imdb_transformer(*, blocks=BLOCKS, name="imdb_transformer"):
     x = PositionEmbedding(MAXLEN, name="position_embedding")(x)
     for index in range(1, blocks + 1):
         attended = layers.MultiHeadAttention(HEADS, KEY_DIM, dropout=0.1, name=f"attention_{index}")(x, x)
-        x = layers.LayerNormalization(epsilon=1e-6, name=f"attention_norm_{index}")(
-            layers.Add(name=f"attention_residual_{index}")([x, layers.Dropout(0.1, name=f"attention_dropout_{index}")(attended)]))
+        attended = layers.Dropout(0.1, name=f"attention_dropout_{index}")(attended)
+        x = layers.Add(name=f"attention_residual_{index}")([x, attended])
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"attention_norm_{index}")(x)
         hidden = layers.Dense(FEED_FORWARD, activation="relu", name=f"feed_forward_{index}")(x)
         hidden = layers.Dense(EMBED_DIM, name=f"feed_forward_out_{index}")(hidden)
-        x = layers.LayerNormalization(epsilon=1e-6, name=f"feed_forward_norm_{index}")(
-            layers.Add(name=f"feed_forward_residual_{index}")([x, layers.Dropout(0.1, name=f"feed_forward_dropout_{index}")(hidden)]))
+        hidden = layers.Dropout(0.1, name=f"feed_forward_dropout_{index}")(hidden)
+        x = layers.Add(name=f"feed_forward_residual_{index}")([x, hidden])
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"feed_forward_norm_{index}")(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     x = layers.Dropout(0.1, name="dropout")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="predictions")(x)

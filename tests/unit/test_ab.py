@@ -28,8 +28,8 @@ def test_the_keyword_expression_picks_exactly_the_chosen_cases_in_every_pass(cho
 
 
 def test_later_processes_time_undecided_cases_every_case_of_an_undecided_model_and_the_anchors():
-    rows = [dict(backend="tensorflow", device="cpu", model=model, model_sha256="", mode=mode, batch_size=batch, replicas=1,
-                 precision="float32", jit_compile="auto", status="ok", median_ms=speed * batch * (1 + (mode == "train")))
+    rows = [dict(backend="tensorflow", device="cpu", model=model, model_sha256="", mode=mode, batch_size=batch,
+                 replicas=1, precision="float32", jit_compile="auto", status="ok", median_ms=speed * batch * (1 + (mode == "train")))
             for model, speed in (("mnist_cnn", 1.0), ("imdb_lstm", 10.0), ("imdb_gru", 5.0))
             for mode in ("infer", "train") for batch in (1, 32)]
     values = pd.DataFrame(rows)
