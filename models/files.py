@@ -100,6 +100,12 @@ class ModelFile:
                          for tensor in model.outputs]
         compile_config = self._config.get("compile_config")
         if compile_config:
+            try:  # a loss or optimizer that safe mode cannot resolve fails here, not in every train case
+                model.compile_from_config(compile_config)
+            except Exception as error:  # a user's file: one line
+                text = " ".join(str(error).split())
+                raise self._error(f"its saved loss or optimizer cannot be restored ({type(error).__name__}: "
+                                  f"{text[:160]}); save it uncompiled, or compiled with Keras' own") from None
             loss = compile_config.get("loss")
             optimizer = compile_config.get("optimizer")
             optimizer = optimizer.get("class_name", "?") if isinstance(optimizer, dict) else str(optimizer)

@@ -80,3 +80,18 @@ def test_inputs_and_labels_follow_the_model_and_its_saved_loss(tmp_path):
     assert y.shape == (64, 1) and set(np.unique(y)) <= {0.0, 1.0}
     assert model_file.training_setup == "saved: binary_crossentropy, Adam"
     np.testing.assert_array_equal(model_file.synthetic_batch(64, seed=3)[0], x)
+
+
+def test_a_saved_loss_that_safe_mode_cannot_resolve_is_refused_at_start(tmp_path):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="elsewhere")
+    def my_loss(y_true, y_pred):
+        return keras.ops.mean((y_true - y_pred) ** 2)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(loss=my_loss, optimizer="adam")
+    model.save(tmp_path / "custom.keras")
+    keras.saving.get_custom_objects().pop("elsewhere>my_loss")  # as in the harness's process: never imported
+    with pytest.raises(ModelFileError, match="its saved loss or optimizer cannot be restored .*'elsewhere>my_loss'"):
+        ModelFile(tmp_path / "custom.keras").inspect()
