@@ -155,9 +155,9 @@ def bench_session(request) -> BenchSession:
     return request.config.stash[SESSION]
 
 
-def pytest_sessionfinish(session):
+def pytest_sessionfinish(session, exitstatus):
     if SESSION in session.config.stash:
-        session.config.stash[SESSION].finish()
+        session.config.stash[SESSION].finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: ours is the last thing on screen

@@ -61,12 +61,13 @@ class BenchSession:
         cpu = self.plan.devices()["cpu"]
         self.peaks = {("cpu", "float32"): self.fingerprint["calibration_matmul_gflops"], **device_peaks(backend, cpu)}
 
-    def finish(self) -> None:
-        """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback."""
+    def finish(self, *, interrupted: bool = False) -> None:
+        """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback.
+        An interrupted session writes at once: it skips timing the GPUs' peaks (its GPU rows get no efficiency)."""
         if not self.results:
             return
         fill_scaling_efficiency(self.results)
-        self._fill_efficiency()
+        self._fill_efficiency(measure_gpus=not interrupted)
         try:
             self.written = store.save_run(self.config.results_dir, self.fingerprint, self.results,
                                           self.runner.samples)
@@ -76,14 +77,14 @@ class BenchSession:
         if self.config.report:
             self._write_report(self.written.run)
 
-    def _fill_efficiency(self) -> None:
-        """Times the GPUs' matmul peaks now that the cases are done, and sets each single-device row's
-        peak and efficiency (data-parallel rows spread over several devices: none)."""
+    def _fill_efficiency(self, *, measure_gpus: bool) -> None:
+        """Times the GPUs' matmul peaks now that the cases are done (if `measure_gpus`), and sets each
+        single-device row's peak and efficiency (data-parallel rows spread over several devices: none)."""
         from bench.calibration import compute_precision, device_peaks, format_peaks
 
         devices = self.plan.devices()
         used = {row.device for row in self.results if row.status == "ok" and row.replicas == 1}
-        for name in sorted(used - {"cpu"}):
+        for name in sorted(used - {"cpu"}) if measure_gpus else ():
             if name in devices:
                 self.peaks.update(device_peaks(backends.active(), devices[name]))
         self.fingerprint[PEAKS_COLUMN] = format_peaks(self.peaks)

@@ -197,6 +197,31 @@ def test_a_run_that_cannot_be_written_at_the_end_lands_in_the_fallback(injected,
     assert not list(results.glob("*.csv"))
 
 
+def test_ctrl_c_writes_the_cases_that_finished_at_once(injected, tmp_path):
+    """An interrupted session writes what it measured, without first timing the GPUs' peaks (a kill
+    during that wait would lose the whole run)."""
+    asked = tmp_path / "measure_gpus.txt"
+    done, results = injected(f"""
+        import bench.session
+        real = bench.runner.CaseRunner.timed_pass
+        def interrupt_in_pass_2(self, state, pass_number, benchmark):
+            if pass_number == 2:
+                raise KeyboardInterrupt
+            real(self, state, pass_number, benchmark)
+        bench.runner.CaseRunner.timed_pass = interrupt_in_pass_2
+        fill = bench.session.BenchSession._fill_efficiency
+        def recorded(self, *, measure_gpus):
+            open({str(asked)!r}, "w").write(str(measure_gpus))
+            fill(self, measure_gpus=measure_gpus)
+        bench.session.BenchSession._fill_efficiency = recorded
+    """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
+    assert done.ret == pytest.ExitCode.INTERRUPTED
+    (run_path,), _ = run_files(results)
+    run = pd.read_csv(run_path)
+    assert list(run["status"]) == ["ok", "ok"] and (run["passes"] == 1).all() and run["efficiency"].notna().all()
+    assert asked.read_text() == "False"
+
+
 def test_a_case_failing_in_a_later_pass_keeps_no_figures(injected):
     done, results = injected("""
         real = bench.runner.CaseRunner.timed_pass
