@@ -205,6 +205,11 @@ def parse_results_dir(text: str) -> Path:
     return path
 
 
+def _sets_help() -> str:
+    sets = [f"{name} ({', '.join(members)})" for name, members in models.SETS.items() if name != "all"]
+    return "; ".join([*sets, "all"])
+
+
 @dataclass(frozen=True)
 class Option:
     flag: str
@@ -221,9 +226,7 @@ class Option:
 
 OPTIONS = (
     Option("--models", "NAMES", "tutorial", parse_models,
-           "comma list of models and sets: "
-           f"{', '.join(f'{name} ({len(members)} models)' for name, members in models.SETS.items())} "
-           f"(default: tutorial, or none when --model-file is given). Models: {', '.join(models.names())}"),
+           f"comma list of models and sets: {_sets_help()} (default: tutorial, or none when --model-file is given)"),
     Option("--model-file", "PATH", None, parse_model_files,
            "a model saved with model.save('x.keras'), benchmarked like a registry model (repeatable, or a comma "
            "list); loaded in Keras safe mode: no code from the file runs", repeatable=True),
