@@ -4,6 +4,10 @@ on the CPU (real sessions: slow)."""
 
 import hashlib
 
+# Keras (with TensorFlow) is imported at collection, before pytester snapshots sys.modules for a test:
+# restoring the snapshot after a test that imported it would drop TensorFlow, and a second import of
+# TensorFlow in one process aborts the process.
+import keras
 import pandas as pd
 import pytest
 
@@ -19,8 +23,6 @@ def save(path, model) -> None:
 
 def counts_model():
     """A model whose integer input feeds no Embedding: its valid ids cannot be read off the model."""
-    import keras
-
     ids = keras.Input((6,), dtype="int32", name="ids")
     hidden = keras.layers.CategoryEncoding(num_tokens=10, output_mode="count")(ids)
     return keras.Model(ids, keras.layers.Dense(3, name="out")(hidden))
@@ -59,7 +61,6 @@ def test_an_uncompiled_file_with_integer_inputs_trains_with_the_stated_default(r
 
 def test_a_lambda_layer_is_refused_in_one_line_and_never_runs(run_bench, tmp_path):
     path, marker = tmp_path / "sneaky.keras", tmp_path / "ran"
-    import keras
 
     def touch(x):
         marker.touch()
