@@ -91,8 +91,7 @@ def _matmul_call(backend, device, precision: str, n: int, products: int):
 
     dtype = "float32" if precision == "tf32" else precision
     rng = np.random.default_rng(0)
-    scope = backend.device_scope(device)
-    with scope:
+    with backend.device_scope(device):
         a, b = (keras.ops.cast(backend.to_device(rng.random((n, n), dtype=np.float32), device), dtype)
                 for _ in range(2))
 

@@ -83,10 +83,6 @@ class ModelFile:
             raise self._error("not a Keras archive (a zip with config.json, as model.save('x.keras') "
                               "writes)") from None
 
-    @property
-    def description(self) -> str:
-        return f"{self.path} (sha256 {self.sha256[:12]})"
-
     def inspect(self) -> None:
         """Loads the model once (safe mode) and works out its inputs, labels and training setup.
 
@@ -225,7 +221,7 @@ def _labels(rng, loss: str, shape: tuple[int, ...]) -> np.ndarray:
     text = loss.lower().replace("_", "")
     if "sparsecategorical" in text:
         return rng.integers(0, shape[-1], size=shape[:-1]).astype("int32")
-    if "categorical" in text or "kld" in text or "kldivergence" in text:
+    if "categorical" in text or "kld" in text:  # kld, kl_divergence
         return np.eye(shape[-1], dtype="float32")[rng.integers(0, shape[-1], size=shape[:-1])]
     if "binary" in text or "hinge" in text:
         return rng.integers(0, 2, size=shape).astype("float32")
