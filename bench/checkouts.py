@@ -55,6 +55,9 @@ def _git(*args: str) -> str | None:
 def check_pytest_args(pytest_args: list[str]) -> None:
     for arg in pytest_args:
         flag = arg.split("=", 1)[0]
+        if flag == "--scenario":
+            raise OptionError("--scenario after --: ab gates the batch scenario (its replicates are short processes "
+                              "of many passes); compare server runs with `python -m bench compare`")
         if flag in OWNED_OPTIONS or (flag.startswith("-k") and flag != "-k" and not flag.startswith("--")):
             raise OptionError(f"{flag} after --: ab sets it itself (it picks the cases each process times and "
                               "writes every run under --out); narrow the matrix with --models, --modes, "

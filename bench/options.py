@@ -16,12 +16,14 @@ from pathlib import Path
 import models
 from bench import backends
 from bench.results import rounds_needed
+from bench.serving.arrivals import GENERATORS
 from models.files import ModelFile, ModelFileError
 
 MODES = ("infer", "predict", "train")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TF32 = {"default": None, "on": True, "off": False}
+SCENARIOS = ("batch", "server")
 
 
 class OptionError(ValueError):
@@ -41,6 +43,8 @@ class Profile:
     They are split over `passes` passes through the whole matrix (see bench.plan):
     a shared machine's speed wanders from second to second, and rounds spread over
     the session sample many of its states instead of one.
+    A server-scenario load level lasts `serve_s` and issues `serve_queries` at least
+    (enough for its p99, or its p99.9).
     """
 
     name: str
@@ -53,6 +57,8 @@ class Profile:
     passes: int
     tail_rounds: int
     tail_budget_s: float
+    serve_s: float
+    serve_queries: int
 
     def rounds_for(self, step_s: float, *, tail: bool = False) -> int:
         wanted = int(self.measure_s / step_s) if step_s > 0 else self.max_rounds
@@ -69,15 +75,17 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", batch_sizes=(1, 32, 128), warmup_calls=2, warmup_s=0.1,
                      measure_s=0.5, min_rounds=5, max_rounds=500, passes=5,
-                     tail_rounds=rounds_needed(0.99), tail_budget_s=30.0),
+                     tail_rounds=rounds_needed(0.99), tail_budget_s=30.0,
+                     serve_s=5.0, serve_queries=rounds_needed(0.99)),
     # `bench ab`'s: its replicates are processes, so each process is kept short: no p99 rounds
     # (batch-1 inference gets the rounds of any other case), two batch sizes.
     "gate": Profile("gate", batch_sizes=(1, 32), warmup_calls=2, warmup_s=0.1,
                     measure_s=0.5, min_rounds=5, max_rounds=500, passes=5,
-                    tail_rounds=0, tail_budget_s=0.0),
+                    tail_rounds=0, tail_budget_s=0.0, serve_s=5.0, serve_queries=rounds_needed(0.99)),
     "full": Profile("full", batch_sizes=(1, 32, 128, 512), warmup_calls=10, warmup_s=2.0,
                     measure_s=5.0, min_rounds=30, max_rounds=5000, passes=10,
-                    tail_rounds=1000, tail_budget_s=120.0),
+                    tail_rounds=1000, tail_budget_s=120.0,
+                    serve_s=60.0, serve_queries=rounds_needed(0.999)),
 }
 
 
@@ -181,6 +189,41 @@ def positive_integer(option: str, example: str):
 parse_passes = positive_integer("--passes", "5")
 
 
+def _positive_number(text: str, option: str, example: str, *, zero: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        accepted = "a number >= 0" if zero else "a positive number"
+        raise OptionError(f"{option}: {text!r} is not {accepted}; give e.g. {example}")
+    return value
+
+
+MAX_QPS = 1_000_000  # a level's schedule is drawn up front: beyond this, more than one thread could issue
+
+
+def parse_qps(text: str) -> tuple[float, ...]:
+    rates = []
+    for item in _comma_list(text, "--qps"):
+        rates.append(_positive_number(item, "--qps", "20,100,400"))
+        if rates[-1] > MAX_QPS:
+            raise OptionError(f"--qps: {item!r} is more than {MAX_QPS:,} queries a second; give e.g. 20,100,400")
+    return tuple(sorted(set(rates)))
+
+
+def parse_latency_bound(text: str) -> float:
+    return _positive_number(text, "--latency-bound", "20")
+
+
+def parse_max_delay(text: str) -> float:
+    return _positive_number(text, "--max-delay-ms", "2", zero=True)
+
+
+def parse_duration(text: str) -> float:
+    return _positive_number(text, "--duration", "5")
+
+
 def parse_replicas(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(_positive_integers(text, "--replicas", "1,2,4"))))
 
@@ -267,6 +310,25 @@ OPTIONS = (
     Option("--replicas", "COUNTS", None, parse_replicas,
            "data-parallel training over 1, 2, ... devices (GPUs, else the CPU split into logical devices); "
            "--batch-sizes are then per replica (default: off)"),
+    Option("--scenario", "NAME", "batch", parse_one("--scenario", SCENARIOS),
+           "batch (closed loop: one batch, wait, the next) or server (open loop: Poisson arrivals of single "
+           "queries, served by a dynamic batcher; see --qps, --latency-bound) (default: batch)"),
+    Option("--qps", "LIST", None, parse_qps,
+           "server scenario: comma list of offered loads, queries a second, one load level each"),
+    Option("--latency-bound", "MS", None, parse_latency_bound,
+           "server scenario: search for the highest load whose p99 latency stays within MS milliseconds"),
+    Option("--max-batch", "N", "8", positive_integer("--max-batch", "8"),
+           "server scenario: the batcher gathers up to N queued queries into one batch; 1 turns batching off "
+           "(default: 8)"),
+    Option("--max-delay-ms", "MS", "0", parse_max_delay,
+           "server scenario: a batch closes when its oldest query has waited MS in the queue; 0 takes what is "
+           "queued when the model is free (default: 0)"),
+    Option("--duration", "S", None, parse_duration,
+           "server scenario: seconds per load level, at least (default: the profile's: quick and gate 5, full 60; "
+           "a level also runs until it has the queries its p99 needs: 299, full 2,995 for the p99.9)"),
+    Option("--load-generator", "KIND", "thread", parse_one("--load-generator", tuple(GENERATORS)),
+           "server scenario: issue the arrivals from a thread of this process or from a process of their own "
+           "(docs/measurements.md compares their lateness) (default: thread)"),
     Option("--report", None, False, bool,
            "after the run, write its report (plots, report.html) into <results-dir>/<run_id>-report/"),
 )
@@ -292,6 +354,11 @@ class HarnessConfig:
     require_gpu: bool
     replicas: tuple[int, ...] | None
     report: bool
+    serving: "Serving | None" = None  # the server scenario's settings; None: the batch scenario
+
+    @property
+    def scenario(self) -> str:
+        return "server" if self.serving else "batch"
 
     @classmethod
     def from_values(cls, values: dict) -> "HarnessConfig":
@@ -305,6 +372,9 @@ class HarnessConfig:
         files = _model_files(parsed["model_file"] or (), parsed["input_range"])
         registry = parsed["models"] if values.get("models") is not None or not files else ()
         _check_names(registry, files)
+        serving = _serving(parsed, values, profile)
+        if serving:
+            parsed["modes"] = ("infer",)
         if parsed["replicas"] and "train" not in parsed["modes"]:
             raise OptionError("--replicas measures data-parallel training: --modes must include train")
         backend = parsed["backend"] or backends.requested()
@@ -320,7 +390,8 @@ class HarnessConfig:
                    jit_compile=parsed["jit_compile"],
                    precision=parsed["precision"], tf32=parsed["tf32"], threads=parsed["threads"], backend=backend,
                    results_dir=parsed["results_dir"],
-                   require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"])
+                   require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"],
+                   serving=serving)
 
     def spec(self, name: str):
         """The model called `name`: a model file's, else the registry's."""
@@ -328,6 +399,46 @@ class HarnessConfig:
             if file.name == name:
                 return file
         return models.get(name)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The server scenario's settings (see bench/serving/)."""
+
+    qps: tuple[float, ...]  # fixed load levels
+    latency_bound_ms: float | None  # search for the highest load within it
+    max_batch: int
+    max_delay_ms: float
+    duration_s: float
+    min_queries: int
+    load_generator: str
+
+
+SERVER_OPTIONS = ("qps", "latency_bound", "max_batch", "max_delay_ms", "duration", "load_generator")
+
+
+def _serving(parsed: dict, given: dict, profile: Profile) -> Serving | None:
+    """The server scenario's settings, or None for the batch scenario; refuses options that do not fit."""
+    if parsed["scenario"] != "server":
+        stray = [name for name in SERVER_OPTIONS if given.get(name) is not None]
+        if stray:
+            flag = "--" + stray[0].replace("_", "-")
+            raise OptionError(f"{flag}: applies to the server scenario only; add --scenario server")
+        return None
+    if given.get("modes") is not None and parsed["modes"] != ("infer",):
+        raise OptionError(f"--modes: the server scenario serves inference queries (infer) only. "
+                          f"Received: --modes {','.join(parsed['modes'])}")
+    for name, why in (("batch_sizes", "it forms its own batches, up to --max-batch"),
+                      ("replicas", "it serves from one device")):
+        if given.get(name) is not None:
+            raise OptionError(f"--{name.replace('_', '-')}: does not apply to the server scenario: {why}")
+    if not parsed["qps"] and parsed["latency_bound"] is None:
+        raise OptionError("--scenario server: give the load, --qps LIST (e.g. 20,100,400) and/or "
+                          "--latency-bound MS (e.g. 20)")
+    return Serving(qps=parsed["qps"] or (), latency_bound_ms=parsed["latency_bound"],
+                   max_batch=parsed["max_batch"], max_delay_ms=parsed["max_delay_ms"],
+                   duration_s=parsed["duration"] or profile.serve_s, min_queries=profile.serve_queries,
+                   load_generator=parsed["load_generator"])
 
 
 def _model_files(paths: tuple[str, ...], input_range: tuple[int, int] | None) -> tuple[ModelFile, ...]:

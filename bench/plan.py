@@ -10,22 +10,43 @@ from bench.options import HarnessConfig
 
 
 @dataclass(frozen=True)
+class Load:
+    """A server case's load: a fixed offered rate, or a search for the highest rate within a p99 bound."""
+
+    qps: float | None = None
+    bound_ms: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The row's `load` column, which keys server rows across runs: "100 qps", "p99<=20 ms"."""
+        return f"{self.qps:g} qps" if self.qps else f"p99<={self.bound_ms:g} ms"
+
+    @property
+    def id(self) -> str:
+        return f"q{self.qps:g}" if self.qps else f"p99le{self.bound_ms:g}ms"
+
+
+@dataclass(frozen=True)
 class Case:
-    """One measurement: a model, in a mode, on a device, at a batch size."""
+    """One measurement: a model, in a mode, on a device, at a batch size (a server case: its largest
+    batch) under a load (server cases only)."""
 
     model: str
     mode: str
     device: str
     batch_size: int  # the global batch
     replicas: int = 0  # 0: one device; N: data-parallel over N devices
+    load: Load | None = None  # None: the batch scenario
 
     @property
-    def latency_bound(self) -> bool:
+    def needs_tail(self) -> bool:
         """Batch-1 inference: where a serving system feels the tail, so it gets rounds enough for a p99."""
         return self.mode == "infer" and self.batch_size == 1 and not self.replicas
 
     @property
     def id(self) -> str:
+        if self.load:
+            return f"{self.model}-serve-{self.device}-b{self.batch_size}-{self.load.id}"
         if self.replicas:
             return f"{self.model}-{self.mode}-{self.device}-r{self.replicas}-b{self.batch_size // self.replicas}"
         return f"{self.model}-{self.mode}-{self.device}-b{self.batch_size}"
@@ -88,6 +109,14 @@ class Plan:
     def cases(self) -> list[Case]:
         """Every case in run order: grouped by model and device, so each model is built once."""
         config = self.config
+        if config.serving:
+            serving = config.serving
+            loads = [Load(qps=qps) for qps in serving.qps]
+            loads += [Load(bound_ms=serving.latency_bound_ms)] if serving.latency_bound_ms else []
+            return [Case(model, "infer", device, serving.max_batch, load=load)
+                    for model in config.models
+                    for device in self.requested_devices()
+                    for load in loads]
         if config.replicas:
             return [Case(model, "train", self.replica_device().name, per_replica * count, replicas=count)
                     for model in config.models
@@ -102,10 +131,12 @@ class Plan:
     def timed_passes(self) -> list[tuple[Case, int]]:
         """(case, pass number) in run order: pass 1 of every case, then pass 2 of every case, ...
 
-        Cases that will be skipped (their device is absent) get pass 1 only.
+        Cases that will be skipped (their device is absent) get pass 1 only, as do server cases (a
+        load level is one unbroken stretch of arrivals).
         """
         cases = self.cases()
-        later = [case for case in cases if case.replicas or not self.missing_device_reason(case.device)]
+        later = [case for case in cases if not case.load
+                 and (case.replicas or not self.missing_device_reason(case.device))]
         return [(case, 1) for case in cases] + [(case, n) for n in range(2, self.config.passes + 1) for case in later]
 
     def missing_device_reason(self, name: str) -> str | None:

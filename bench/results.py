@@ -10,13 +10,18 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-STATUSES = ("ok", "skipped", "error", "oom")
+# A server row that measured its load level but cannot stand as a result (bench/serving/figures.py):
+# overloaded (the device did not keep up), generator_late (the load generator's lateness is in its
+# tail), over_bound (a search found no load within its latency bound). These keep their figures.
+SERVER_STATUSES = ("overloaded", "generator_late", "over_bound")
+STATUSES = ("ok", "skipped", "error", "oom", *SERVER_STATUSES)
 # The figures derived from a case's timed rounds: a case that failed has none of them.
-MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "samples_per_j", "scaling_efficiency")
+MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "samples_per_j", "scaling_efficiency",
+                  "achieved_qps", "mean_batch", "generator_late_p99_ms", "max_qps_at_bound")
 # A percentile is reported only when the rounds can bound it. With n rounds, the
 # chance that the slowest one lies above the true p-th percentile is 1 - p**n;
 # asking for 95% gives n >= ln(0.05) / ln(p) (Wilks' rule for order statistics):
-# 29 rounds for p90, 299 for p99. Below that, a "p99" is only the maximum of a
+# 29 rounds for p90, 299 for p99, 2,995 for p99.9. Below that, a "p99" is only the maximum of a
 # few rounds, so the column is left empty.
 CONFIDENCE = 0.95
 
@@ -43,6 +48,7 @@ class LatencyStats:
     stddev_ms: float
     p90_ms: float
     p99_ms: float
+    p999_ms: float
 
     @classmethod
     def from_seconds(cls, samples) -> "LatencyStats":
@@ -54,11 +60,12 @@ class LatencyStats:
         return cls(rounds=int(ms.size), mean_ms=float(ms.mean()), median_ms=float(np.median(ms)),
                    min_ms=float(ms.min()), max_ms=float(ms.max()),
                    stddev_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
-                   p90_ms=supported_percentile(ms, 0.90), p99_ms=supported_percentile(ms, 0.99))
+                   p90_ms=supported_percentile(ms, 0.90), p99_ms=supported_percentile(ms, 0.99),
+                   p999_ms=supported_percentile(ms, 0.999))
 
     @classmethod
     def empty(cls) -> "LatencyStats":
-        return cls(0, *(math.nan,) * 7)
+        return cls(0, *(math.nan,) * 8)
 
 
 @dataclass(kw_only=True)
@@ -71,7 +78,9 @@ class CaseResult:
     model_sha256: str = ""  # a model file's content hash; "" for a registry model
     params: int = 0
     mode: str
-    batch_size: int
+    scenario: str = "batch"  # batch (closed loop) or server (open-loop arrivals, bench/serving/)
+    load: str = ""  # server rows: "100 qps", or "p99<=20 ms" for a search; keys them across runs
+    batch_size: int  # server rows: the batcher's largest batch (--max-batch)
     precision: str
     jit_compile: str = ""  # "on" / "off", from the compiled model
     status: str
@@ -95,6 +104,15 @@ class CaseResult:
     scaling_efficiency: float = math.nan  # throughput(N) / (N x throughput(1)), same per-replica batch
     passes: int = 0  # passes through the matrix that timed this case
     training_setup: str = ""  # train rows: the loss and optimizer, and where they came from
+    # Server rows (the latency columns are then over queries; samples_per_s is the achieved rate):
+    offered_qps: float = math.nan  # the arrivals' rate (a search: the best level's)
+    achieved_qps: float = math.nan  # queries served a second, from the level's start to its last result
+    queries: int = 0  # queries the level scheduled
+    mean_batch: float = math.nan  # the batches the batcher formed, on average
+    max_delay_ms: float = math.nan  # --max-delay-ms
+    generator_late_p99_ms: float = math.nan  # the load generator's lateness: issued minus scheduled
+    latency_bound_ms: float = math.nan  # a search's bound on the p99
+    max_qps_at_bound: float = math.nan  # a search's answer: the highest offered rate that met the bound
 
     def __post_init__(self):
         self.per_replica_batch = self.per_replica_batch or self.batch_size // self.replicas

@@ -31,7 +31,7 @@ class _CaseState:
     single_device: bool  # device memory and energy are read per GPU
     step_s: float
     model_key: tuple
-    tail: bool  # takes rounds enough for a p99 (Case.latency_bound)
+    tail: bool  # takes rounds enough for a p99 (Case.needs_tail)
     table_row: object = None  # pytest-benchmark's row of pass 1, which later passes join
     joules: float = 0.0
     samples: list[tuple[int, float]] = field(default_factory=list)  # (pass, seconds) of every timed round
@@ -46,6 +46,8 @@ class CaseRunner:
         self.results: list[CaseResult] = []
         self._states: dict[Case, _CaseState] = {}  # measured cases, for their later passes
         self._models: dict[tuple, object] = {}
+        self._endpoints: dict[tuple, object] = {}  # (model, device) -> its warm serving.Endpoint
+        self._served: list[tuple[CaseResult, list[tuple[int, float]]]] = []  # server rows and their queries
 
     @property
     def backend(self):
@@ -54,7 +56,7 @@ class CaseRunner:
     @property
     def samples(self) -> list[tuple[CaseResult, list[tuple[int, float]]]]:
         """Each measured case's (pass, seconds) rounds, in run order."""
-        return [(state.result, state.samples) for state in self._states.values()]
+        return [(state.result, state.samples) for state in self._states.values()] + self._served
 
     def run(self, case: Case, pass_number: int, benchmark) -> None:
         """Measures one pass of one case; skips or fails the test as the case does.
@@ -86,8 +88,8 @@ class CaseRunner:
                             if case.mode == "train" else "",
                             batch_size=case.batch_size, precision=self._precision(), status="ok",
                             replicas=case.replicas or 1, logical_devices=bool(case.replicas) and not device.is_gpu)
-        self._guarded(result, lambda: self._first_pass(case, device, result, benchmark),
-                      model_key=self._model_key(case, device))
+        measure = self._serve if case.load else self._first_pass
+        self._guarded(result, lambda: measure(case, device, result, benchmark), model_key=self._model_key(case, device))
 
     def _guarded(self, result: CaseResult, measure, model_key: tuple | None = None) -> None:
         """Runs `measure`; a failure becomes the case's row (error or oom) and ends its passes."""
@@ -118,16 +120,11 @@ class CaseRunner:
 
         backend = self.backend
         spec = self.config.spec(case.model)
-        if device.is_gpu:  # TensorFloat-32 is a GPU's matmul format: a CPU row has none
-            result.tf32 = "on" if backend.tf32_enabled() else "off"
         engine = backend.data_parallel(case.replicas, on_gpu=device.is_gpu) if case.replicas else None
         scope = engine.scope if engine else (lambda: backend.device_scope(device))
         with scope():
             model = self._built_model(case, device)
-            result.params = model.count_params()
-            result.jit_compile = "on" if model.jit_compile else "off"
-            factor = models.TRAIN_FLOPS_FACTOR if case.mode == "train" else 1
-            result.flops_per_sample = factor * models.forward_flops(model)
+            self._describe(result, model, device)
             if engine:  # the engine places each replica's slice of the batch itself
                 call = engine.train_step(model, *spec.synthetic_batch(case.batch_size))
             else:
@@ -149,10 +146,56 @@ class CaseRunner:
             return
         # Device memory and energy are read per GPU: left empty for cases spread over several.
         state = _CaseState(result, call, scope, device, single_device=engine is None, step_s=warmup.step_s,
-                           model_key=self._model_key(case, device), tail=case.latency_bound)
+                           model_key=self._model_key(case, device), tail=case.needs_tail)
         self.timed_pass(state, 1, benchmark)
         self._states[case] = state
         self.results.append(result)
+
+    def _describe(self, result: CaseResult, model, device: Device) -> None:
+        """The row's model figures: parameters, XLA, FLOPs, and TensorFloat-32 on a GPU."""
+        if device.is_gpu:  # TensorFloat-32 is a GPU's matmul format: a CPU row has none
+            result.tf32 = "on" if self.backend.tf32_enabled() else "off"
+        result.params = model.count_params()
+        result.jit_compile = "on" if model.jit_compile else "off"
+        factor = models.TRAIN_FLOPS_FACTOR if result.mode == "train" else 1
+        result.flops_per_sample = factor * models.forward_flops(model)
+
+    def _serve(self, case: Case, device: Device, result: CaseResult, benchmark) -> None:
+        """A server case: its model's endpoint (built and warmed by the model's first server case on this
+        device), then its load level or search (bench/serving/)."""
+        from bench.serving.endpoint import Endpoint
+        from bench.serving.levels import fill_row, level_runner, measure_load
+
+        serving = self.config.serving
+        result.scenario, result.load = "server", case.load.label
+        with self.backend.device_scope(device):
+            model = self._built_model(case, device)
+            self._describe(result, model, device)
+            endpoint = self._endpoints.get((case.model, device.name))
+            if endpoint is None:
+                endpoint = Endpoint(model, self.config.spec(case.model), self.backend, device, serving.max_batch)
+                self._warm_up(endpoint, case, device, smoke_only=benchmark.disabled)
+                self._endpoints[(case.model, device.name)] = endpoint
+            result.first_call_ms, result.warmup_rounds = endpoint.first_call_ms, endpoint.warmup_rounds
+            if benchmark.disabled:  # a smoke run: nothing to time or record
+                return
+            figures, search = measure_load(level_runner(endpoint.serve, serving), case.load,
+                                           capacity_qps=endpoint.capacity_qps)
+        fill_row(result, figures, search, max_delay_ms=serving.max_delay_ms)
+        self.results.append(result)
+        self._served.append((result, [(1, ms / 1e3) for ms in figures.latencies_ms]))
+        _table_row_of_queries(benchmark, figures.latencies_ms / 1e3)
+
+    def _warm_up(self, endpoint, case: Case, device: Device, *, smoke_only: bool) -> None:
+        """Warms the endpoint; a largest batch the device cannot hold stops the session, as a bad option does."""
+        try:
+            endpoint.warm_up(self.config.profile, smoke_only=smoke_only)
+        except Exception as error:
+            if not self.backend.is_out_of_memory(error):
+                raise
+            pytest.exit(f"--max-batch: {case.batch_size} queries in one batch of {case.model} do not fit on "
+                        f"{device.name} ({_one_line(error)[:120]}); give a smaller --max-batch",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
 
     def timed_pass(self, state: _CaseState, pass_number: int, benchmark) -> None:
         """Times one pass's share of the case's rounds and updates its row."""
@@ -203,6 +246,13 @@ class CaseRunner:
         import keras
 
         return keras.config.dtype_policy().name
+
+
+def _table_row_of_queries(benchmark, seconds) -> None:
+    """Gives a server case a row in pytest-benchmark's table (and its JSON): its queries' latencies as
+    the rounds. The level was timed by the load generator's clock, so the row is filled, not timed."""
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1, warmup_rounds=0)
+    benchmark.stats.stats.__dict__ = {"data": [float(second) for second in seconds]}
 
 
 def _peak(so_far: float, new: float) -> float:

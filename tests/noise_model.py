@@ -73,7 +73,7 @@ class SimulatedMachine:
                 + state * noise.two_state_shift + (self.effect if side == "head" else 0))
         return pd.DataFrame({
             "backend": "tensorflow", "device": "cpu", "model": [CASES[i][0] for i in chosen],
-            "model_sha256": "", "mode": [CASES[i][1] for i in chosen], "batch_size": [CASES[i][2] for i in chosen],
+            "model_sha256": "", "scenario": "batch", "load": "", "mode": [CASES[i][1] for i in chosen], "batch_size": [CASES[i][2] for i in chosen],
             "replicas": 1,
             "precision": "float32", "jit_compile": "auto", "run_id": f"{side}{number}", "status": "ok",
             "message": "", "median_ms": np.exp(logs[chosen]), "pass_log_var": passes.var(axis=0, ddof=1)[chosen]})

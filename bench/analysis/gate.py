@@ -33,7 +33,7 @@ from scipy.stats import norm
 from bench.analysis import stats
 from bench.store import CASE_KEY
 
-MODEL_KEY = tuple(c for c in CASE_KEY if c not in ("mode", "batch_size", "replicas"))
+MODEL_KEY = tuple(c for c in CASE_KEY if c not in ("mode", "batch_size", "replicas", "load"))
 SIDES = ("base", "head")
 ALL_MODELS = "(all models)"  # the model column of the whole matrix's row
 

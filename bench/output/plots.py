@@ -1,4 +1,5 @@
-"""The report's plots, and the tables behind them (all from a frame of ok cases)."""
+"""The report's plots, and the tables behind them (from a frame of ok cases; the server plot and table
+from the measured server rows, whatever their status)."""
 
 from __future__ import annotations
 
@@ -197,9 +198,71 @@ def plot_scaling(cases: pd.DataFrame):
     return fig
 
 
-def figures(all_cases: pd.DataFrame, samples: pd.DataFrame | None) -> list[tuple[str, str, object]]:
+def server_levels(served: pd.DataFrame) -> pd.DataFrame:
+    """The server rows as load levels: offered QPS and latency per series, a search's row among them."""
+    return served.assign(series=lambda f: series_label(f)).sort_values("offered_qps")
+
+
+def plot_serving(served: pd.DataFrame):
+    """p50 (dashed) and p99 (solid) latency against offered QPS, one panel per model, a colour per series;
+    a level that did not stand (overloaded, generator late) is drawn as a cross, with its status."""
+    import matplotlib.pyplot as plt
+
+    table = server_levels(served)
+    models = list(dict.fromkeys(table["model"]))
+    colours = {series: f"C{i % 10}" for i, series in enumerate(dict.fromkeys(table["series"]))}
+    columns = min(3, len(models))
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False, layout="constrained")
+    for ax, model in zip(axes.flat, models):
+        for series, group in table[table["model"] == model].groupby("series", sort=False):
+            colour = colours[series]
+            ax.plot(group["offered_qps"], group["median_ms"], linestyle="--", color=colour, marker=".")
+            ax.plot(group["offered_qps"], group["p99_ms"], linestyle="-", color=colour, marker="o", label=series)
+            failed = group[group["status"] != "ok"]
+            ax.scatter(failed["offered_qps"], failed["p99_ms"].fillna(failed["max_ms"]), marker="x", s=80,
+                       color="black", zorder=3)
+            for _, level in failed.iterrows():
+                ax.annotate(level["status"], (level["offered_qps"], level["p99_ms"] if level["p99_ms"] == level[
+                    "p99_ms"] else level["max_ms"]), fontsize="x-small", xytext=(4, 4), textcoords="offset points")
+            for bound in group["latency_bound_ms"].dropna().unique():
+                ax.axhline(bound, color="grey", linestyle=":", linewidth=1)
+        ax.set(xscale="log", yscale="log", title=model, xlabel="offered load (queries/s)", ylabel="latency (ms)")
+        ax.legend(fontsize="small", title="p99 solid, p50 dashed", title_fontsize="small")
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    fig.suptitle("Server scenario: latency from scheduled arrival to result, against offered load "
+                 "(x: overloaded or generator late; dotted: a search's bound)")
+    return fig
+
+
+def max_qps_table(served: pd.DataFrame) -> pd.DataFrame:
+    """The searches' answers: the highest offered QPS within each bound, a column per device and backend
+    (and host, when the runs come from several); "none" where no load met the bound."""
+    searches = served[served["latency_bound_ms"].notna()]
+    if searches.empty:
+        return searches.iloc[0:0]
+    column = searches["device"] + " " + searches["backend"]
+    if searches["host"].nunique() > 1:
+        column = searches["host"] + " " + column
+    answer = searches["max_qps_at_bound"].map(lambda qps: "none" if qps != qps else f"{qps:,.0f}")
+    answer = answer.where(searches["status"] != "generator_late", answer + " (generator late)")
+    table = searches.assign(column=column, answer=answer, bound=searches["latency_bound_ms"].map(
+        lambda ms: f"p99 <= {ms:g} ms"), max_batch=searches["batch_size"])
+    wide = table.pivot_table(index=["model", "bound", "max_batch"], columns="column", values="answer",
+                             aggfunc="last")
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def figures(all_cases: pd.DataFrame, samples: pd.DataFrame | None,
+            served: pd.DataFrame | None = None) -> list[tuple[str, str, object]]:
     """(file name, caption, Figure) for every plot the runs allow."""
     made = []
+    if served is not None and not served.empty:
+        made.append(("serving.png", "Server scenario: latency against offered load", plot_serving(served)))
+    all_cases = all_cases[all_cases["scenario"] == "batch"]  # the server rows have their own plot
+    if all_cases.empty:
+        return made
     if not scaling_rows(all_cases).empty:
         made.append(("scaling.png", "Data-parallel scaling", plot_scaling(all_cases)))
     cases = all_cases[all_cases["replicas"] == 1]  # one device per case: the other plots

@@ -2,7 +2,8 @@
 
 The plots (bench.output.plots): throughput against batch size, latency at batch 1
 (p50/p90/p99), GPU/CPU (or backend/backend) speedup heatmaps, efficiency against
-each device's measured matmul peak; the pages add the hardware and software of
+each device's measured matmul peak, the server scenario's latency against offered
+load (with the table of the highest load within each bound); the pages add the hardware and software of
 each run, with the peaks its calibration measured. The files are written to a hidden folder first and moved into place
 only when all exist, so a failed report leaves nothing behind.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.output.plots import figures
+from bench.output.plots import figures, max_qps_table
 from bench.output.tables import render
 
 RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "cores", "ram_gb": "RAM (GiB)",
@@ -26,16 +27,18 @@ RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "
              "calibration_peaks_gflops": "measured matmul peaks (device/precision=GFLOP/s)"}
 
 
-def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Every ok case of the runs named (a directory: all of its runs), and their samples."""
+def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """Every ok case of the runs named (a directory: all of its runs), their samples, and their measured
+    server rows (any status)."""
     files = []
     for text in paths:
         path = Path(text)
         files += store.list_runs(path) if path.is_dir() else [store.resolve(text)]
     loaded = [store.load(path) for path in files]
     cases = pd.concat([run.cases for run in loaded], ignore_index=True)
+    served = pd.concat([run.served for run in loaded], ignore_index=True)
     samples = [run.samples for run in loaded if run.samples is not None]
-    return cases, (pd.concat(samples, ignore_index=True) if samples else None)
+    return cases, (pd.concat(samples, ignore_index=True) if samples else None), served
 
 
 def run_table(cases: pd.DataFrame) -> pd.DataFrame:
@@ -55,17 +58,19 @@ def write_report(paths: list[str], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cases, samples = load(paths)
-    plots = figures(cases, samples)
+    cases, samples, served = load(paths)
+    plots = figures(cases, samples, served)
+    tables = [("Server scenario: the highest load within the latency bound", max_qps_table(served))]
+    tables = [(caption, table) for caption, table in tables if not table.empty]
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     try:
         for name, _, fig in plots:
             fig.savefig(staging / name, dpi=110)
             plt.close(fig)
-        hosts = run_table(cases)
-        (staging / "report.md").write_text(_markdown(hosts, plots))
-        (staging / "report.html").write_text(_html(hosts, plots, staging))
+        hosts = run_table(pd.concat([cases, served], ignore_index=True).drop_duplicates(["run_id", *store.CASE_KEY]))
+        (staging / "report.md").write_text(_markdown(hosts, tables, plots))
+        (staging / "report.html").write_text(_html(hosts, tables, plots, staging))
         # The pages last: until they are in place, out/ holds no report that looks complete.
         for name in [name for name, _, _ in plots] + ["report.md", "report.html"]:
             (staging / name).replace(out / name)
@@ -74,19 +79,23 @@ def write_report(paths: list[str], out: Path) -> Path:
     return out / "report.html"
 
 
-def _markdown(hosts, plots) -> str:
+def _markdown(hosts, tables, plots) -> str:
     lines = ["# Benchmark report", "", "## Runs", "", render(hosts, "markdown", default_digits=1), ""]
+    for caption, table in tables:
+        lines += [f"## {caption}", "", render(table, "markdown"), ""]
     for name, caption, _ in plots:
         lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
     return "\n".join(lines)
 
 
-def _html(hosts, plots, folder: Path) -> str:
+def _html(hosts, tables, plots, folder: Path) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title>",
              "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
              "td,th{border:1px solid #bbb;padding:4px 8px}img{max-width:100%}</style></head><body>",
              "<h1>Benchmark report</h1><h2>Runs</h2>",
              hosts.to_html(index=False, float_format=lambda v: f"{v:.1f}", escape=True)]
+    for caption, table in tables:
+        parts += [f"<h2>{html.escape(caption)}</h2>", table.to_html(index=False, escape=True)]
     for name, caption, _ in plots:
         data = base64.b64encode((folder / name).read_bytes()).decode()
         parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(caption)}' "

@@ -9,7 +9,7 @@ from collections import Counter
 import pandas as pd
 
 from bench.output.tables import render
-from bench.results import CaseResult, rounds_needed
+from bench.results import SERVER_STATUSES, CaseResult, rounds_needed
 
 
 def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | None = None, report=None,
@@ -23,13 +23,17 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
         report: the report's page, or why there is none.
         nothing_timed: cases were collected but none ran (e.g. --benchmark-disable).
     """
-    ok = [r for r in results if r.status == "ok"]
+    ok = [r for r in results if r.status == "ok" and r.scenario == "batch"]
+    served = [r for r in results if r.scenario == "server" and r.status in ("ok", *SERVER_STATUSES)]
     lines = render(_case_table(ok), digits={"samples/s": 1, "first ms": 0}, missing="-").splitlines() if ok else []
-    others = Counter((r.status, r.message) for r in results if r.status != "ok")
+    if served:
+        lines += ([""] if lines else []) + render(_server_table(served), digits=_SERVER_DIGITS, missing="-").splitlines()
+        lines += [f"{r.model} {r.device} {r.load}: {r.status}: {r.message}" for r in served if r.message]
+    others = Counter((r.status, r.message) for r in results if r.status not in ("ok", *SERVER_STATUSES))
     for (status, message), count in others.items():
         lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
-    if any(math.isnan(r.latency.p99_ms) for r in ok):
-        lines.append(f"p99 -: fewer than {rounds_needed(0.99)} rounds, too few to support a p99")
+    if any(math.isnan(r.latency.p99_ms) for r in ok + served):
+        lines.append(f"p99 -: fewer than {rounds_needed(0.99)} rounds (or queries), too few to support a p99")
     if written:
         where = f"results: {written.run}  (samples: {written.samples.name})"
         if written.refused:
@@ -55,3 +59,17 @@ def _case_table(ok: list[CaseResult]) -> pd.DataFrame:
                      "first ms": r.first_call_ms, "vs cpu": f"{speedup:.2f}x" if speedup == speedup else ""})
     table = pd.DataFrame(rows)
     return table if (table["vs cpu"] != "").any() else table.drop(columns="vs cpu")
+
+
+_SERVER_DIGITS = {"offered qps": 1, "achieved qps": 1, "max qps": 1, "p50 ms": 2, "p99 ms": 2, "mean batch": 2,
+                  "late p99 ms": 2}
+
+
+def _server_table(served: list[CaseResult]) -> pd.DataFrame:
+    """The server rows: one per load level (a search: its best level), with the load generator's lateness."""
+    table = pd.DataFrame([{"model": r.model, "device": r.device, "load": r.load, "offered qps": r.offered_qps,
+                           "achieved qps": r.achieved_qps, "queries": r.queries, "p50 ms": r.latency.median_ms,
+                           "p99 ms": r.latency.p99_ms, "mean batch": r.mean_batch,
+                           "late p99 ms": r.generator_late_p99_ms, "max qps": r.max_qps_at_bound,
+                           "status": r.status} for r in served])
+    return table if table["max qps"].notna().any() else table.drop(columns="max qps")

@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
+from bench.results import SERVER_STATUSES
 from bench.store.schema import (
     CASE_KEY,
     KEY_COLUMNS,
     NUMERIC,
     REQUIRED,
+    SERVER_NUMERIC,
     SAMPLES_SUFFIX,
     TEXT_COLUMNS,
     RunFileError,
@@ -34,6 +36,7 @@ class Run:
     path: Path
     cases: pd.DataFrame  # the rows with status ok (pooled: one row per case over the runs)
     samples: pd.DataFrame | None  # None when the samples file is absent
+    served: pd.DataFrame  # the server rows that measured their load: ok, overloaded, generator_late, over_bound
 
     @property
     def run_id(self) -> str:
@@ -107,13 +110,16 @@ def load_process(path: Path) -> pd.DataFrame:
         frame["peak_gflops"] = math.nan
     calibration = [c for c in CALIBRATION_COLUMNS if c in frame.columns]
     values = frame[[*key, "run_id", "status", "message", "median_ms", "peak_gflops", *calibration]].copy()
+    if "latency_bound_ms" in frame:  # a search's row is judged on its answer: ms per query at its highest load
+        search = pd.to_numeric(frame["latency_bound_ms"], errors="coerce").notna()
+        values.loc[search, "median_ms"] = 1e3 / pd.to_numeric(frame.loc[search, "max_qps_at_bound"], errors="coerce")
     values["pass_log_var"] = math.nan
     samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
     ok = frame[frame["status"] == "ok"]
     if samples_path.exists() and not ok.empty:
         samples = _load_samples(samples_path, ok.reset_index(drop=True))
         medians = samples.groupby([*key, "pass"])["seconds"].median()
-        spread = np.log(medians).groupby(key).var(ddof=1).rename("spread").reset_index()
+        spread = np.log(medians).groupby(key).var(ddof=1).rename("spread").reset_index()  # one pass: NaN
         values = values.merge(spread, on=key, how="left")
         values["pass_log_var"] = values.pop("spread")
     return values
@@ -133,13 +139,15 @@ def load(path: Path) -> Run:
     for column in (*CALIBRATION_COLUMNS, "peak_gflops", "efficiency"):  # optional: older runs lack them
         if column not in frame.columns:
             frame[column] = math.nan
+    served = frame[(frame["scenario"] == "server") & frame["status"].isin(("ok", *SERVER_STATUSES))]
     cases = frame[frame["status"] == "ok"].reset_index(drop=True)
-    if cases.empty:
+    if cases.empty and served.empty:
         raise RunFileError(f"{path}: no case with status ok")
     _check_numeric(path, cases, [c for c in NUMERIC if c in cases.columns])
+    _check_numeric(path, served, [c for c in (*NUMERIC, *SERVER_NUMERIC) if c in served.columns])
     samples_path = path.with_name(path.name[: -len(".csv")] + SAMPLES_SUFFIX)
-    samples = _load_samples(samples_path, cases) if samples_path.exists() else None
-    return Run(path, cases, samples)
+    samples = _load_samples(samples_path, cases) if samples_path.exists() and not cases.empty else None
+    return Run(path, cases, samples, served.reset_index(drop=True))
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -173,8 +181,9 @@ def _load_samples(path: Path, cases: pd.DataFrame) -> pd.DataFrame:
     for column in ("replicas", "pass"):  # version 1 files: one replica, one pass
         if column not in samples.columns:
             samples[column] = 1
-    if "model_sha256" not in samples.columns:  # versions 1 and 2: registry models only
-        samples["model_sha256"] = ""
+    for column, value in (("model_sha256", ""), ("scenario", "batch"), ("load", "")):
+        if column not in samples.columns:  # versions 1 and 2: registry models only; up to 3: batch rows only
+            samples[column] = value
     missing = [c for c in (*KEY_COLUMNS, "round", "seconds") if c not in samples.columns]
     if missing:
         raise RunFileError(f"{path}: not a samples file: missing columns {', '.join(missing)}")

@@ -24,14 +24,20 @@ from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_neede
 # rounds cannot support, CPU rows' tf32 and failed cases' rates are left empty.
 # 3: + model_sha256 (a model file's hash, in the case key), peak_gflops and efficiency on every
 # device, the run's measured peaks, training_setup.
-SCHEMA_VERSION = 3
+# 4: + the server scenario: scenario and load (in the case key), offered and achieved QPS, queries,
+# mean_batch, max_delay_ms, generator_late_p99_ms, latency_bound_ms, max_qps_at_bound; p999_ms on
+# every row; statuses overloaded, generator_late and over_bound.
+SCHEMA_VERSION = 4
 # The columns that identify a case across runs; KEY_COLUMNS adds the run, for the samples file.
 CASE_KEY = ("backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas", "precision",
-            "jit_compile")
+            "jit_compile", "scenario", "load")
 KEY_COLUMNS = ("run_id", *CASE_KEY)
-TEXT_COLUMNS = {"model_sha256": str}  # read as text ("" when empty): hex that may look like a number
+# Read as text ("" when empty): hex that may look like a number, keys that are empty on batch rows.
+TEXT_COLUMNS = {"model_sha256": str, "scenario": str, "load": str}
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
 NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_NUMERIC)
+SERVER_NUMERIC = ("offered_qps", "achieved_qps", "queries", "p99_ms", "mean_batch", "generator_late_p99_ms",
+                  "latency_bound_ms", "max_qps_at_bound")
 SAMPLES_SUFFIX = ".samples.csv"
 SAMPLES_COLUMNS = (*KEY_COLUMNS, "round", "pass", "seconds")  # one row per timed round
 
@@ -63,6 +69,19 @@ def migrate(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         frame = _from_version_1(frame)
     if int(version) <= 2:
         frame = _from_version_2(frame)
+    if int(version) <= 3:
+        frame = _from_version_3(frame)
+    return frame
+
+
+def _from_version_3(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 3 knew the batch scenario only: its rows are scenario "batch" with no load. Its
+    p99.9 column is absent (it is left empty: a p99.9 needs 2,995 rounds, more than it took)."""
+    if not {"rounds", "status", "device"} <= set(frame.columns):
+        return frame
+    frame = frame.copy()
+    frame["scenario"], frame["load"] = "batch", ""
+    frame["schema_version"] = SCHEMA_VERSION
     return frame
 
 
@@ -73,7 +92,7 @@ def _from_version_2(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     frame = frame.copy()
     frame["model_sha256"] = ""
-    frame["schema_version"] = SCHEMA_VERSION
+    frame["schema_version"] = 3
     if "calibration_matmul_gflops" not in frame.columns:
         return frame
     peak = pd.to_numeric(frame["calibration_matmul_gflops"], errors="coerce")

@@ -29,12 +29,13 @@ def test_the_keyword_expression_picks_exactly_the_chosen_cases_in_every_pass(cho
 
 def test_later_processes_time_undecided_cases_every_case_of_an_undecided_model_and_the_anchors():
     rows = [dict(backend="tensorflow", device="cpu", model=model, model_sha256="", mode=mode, batch_size=batch,
+                 scenario="batch", load="",
                  replicas=1, precision="float32", jit_compile="auto", status="ok", median_ms=speed * batch * (1 + (mode == "train")))
             for model, speed in (("mnist_cnn", 1.0), ("imdb_lstm", 10.0), ("imdb_gru", 5.0))
             for mode in ("infer", "train") for batch in (1, 32)]
     values = pd.DataFrame(rows)
     lstm_case = tuple(values.iloc[5][list(ab.CASE_KEY)])  # imdb_lstm infer b32
-    mnist_model = ("tensorflow", "cpu", "mnist_cnn", "", "float32", "auto")
+    mnist_model = ("tensorflow", "cpu", "mnist_cnn", "", "float32", "auto", "batch")
     chosen = ab.selection(values, {lstm_case}, {mnist_model})
     assert chosen == ["imdb_gru-infer-cpu-b1", "imdb_lstm-infer-cpu-b1", "imdb_lstm-infer-cpu-b32",  # anchors: b1 infer
                       "mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-cpu-b32", "mnist_cnn-train-cpu-b1",

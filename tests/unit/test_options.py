@@ -29,6 +29,26 @@ BAD_VALUES = [
     ({"passes": "0"}, "--passes: '0' is not a positive integer; give e.g. 5"),
     ({"passes": "3,4"}, "--passes: '3,4' is not one positive integer; give e.g. 5"),
     ({"backend": "mxnet"}, "--backend: unknown value 'mxnet'; accepted: tensorflow, jax, torch"),
+    ({"scenario": "offline"}, "--scenario: unknown value 'offline'; accepted: batch, server"),
+    ({"scenario": "server"}, "--scenario server: give the load, --qps LIST (e.g. 20,100,400) and/or --latency-bound"),
+    ({"scenario": "server", "qps": "0"}, "--qps: '0' is not a positive number; give e.g. 20,100,400"),
+    ({"scenario": "server", "qps": "20,-5"}, "--qps: '-5' is not a positive number"),
+    ({"scenario": "server", "qps": "many"}, "--qps: 'many' is not a positive number"),
+    ({"scenario": "server", "qps": "1e7"}, "--qps: '1e7' is more than 1,000,000 queries a second"),
+    ({"scenario": "server", "latency_bound": "0"}, "--latency-bound: '0' is not a positive number; give e.g. 20"),
+    ({"scenario": "server", "qps": "20", "max_batch": "0"}, "--max-batch: '0' is not a positive integer; give e.g. 8"),
+    ({"scenario": "server", "qps": "20", "max_delay_ms": "-1"}, "--max-delay-ms: '-1' is not a number >= 0"),
+    ({"scenario": "server", "qps": "20", "duration": "nan"}, "--duration: 'nan' is not a positive number"),
+    ({"scenario": "server", "qps": "20", "load_generator": "fork"},
+     "--load-generator: unknown value 'fork'; accepted: thread, process"),
+    ({"latency_bound": "20"}, "--latency-bound: applies to the server scenario only; add --scenario server"),
+    ({"qps": "20"}, "--qps: applies to the server scenario only; add --scenario server"),
+    ({"max_batch": "4"}, "--max-batch: applies to the server scenario only"),
+    ({"scenario": "server", "qps": "20", "modes": "train"},
+     "--modes: the server scenario serves inference queries (infer) only. Received: --modes train"),
+    ({"scenario": "server", "qps": "20", "batch_sizes": "1"},
+     "--batch-sizes: does not apply to the server scenario: it forms its own batches, up to --max-batch"),
+    ({"scenario": "server", "qps": "20", "replicas": "2"}, "--replicas: does not apply to the server scenario"),
 ]
 
 
@@ -48,6 +68,20 @@ def test_models_take_sets_and_names_in_order_without_repeats():
     assert config.models == ("mnist_cnn", "resnet50", "mobilenet_v2", "imdb_transformer")
     assert HarnessConfig.from_values({}).models == models.SETS["tutorial"]
     assert set(HarnessConfig.from_values({"models": "all"}).models) == set(models.REGISTRY)
+
+
+def test_server_scenario_settings_and_the_profiles_durations():
+    config = HarnessConfig.from_values({"scenario": "server", "qps": "400,20,100", "latency_bound": "20",
+                                        "max_delay_ms": "2"})
+    serving = config.serving
+    assert config.scenario == "server" and config.modes == ("infer",)
+    assert serving.qps == (20.0, 100.0, 400.0) and serving.latency_bound_ms == 20.0
+    assert (serving.max_batch, serving.max_delay_ms, serving.load_generator) == (8, 2.0, "thread")
+    assert (serving.duration_s, serving.min_queries) == (5.0, 299)
+    full = HarnessConfig.from_values({"scenario": "server", "qps": "20", "profile": "full"}).serving
+    assert (full.duration_s, full.min_queries) == (60.0, 2995)
+    assert HarnessConfig.from_values({"scenario": "server", "qps": "20", "duration": "1.5"}).serving.duration_s == 1.5
+    assert HarnessConfig.from_values({}).serving is None and HarnessConfig.from_values({}).scenario == "batch"
 
 
 def test_input_range_needs_a_model_file():

@@ -54,6 +54,18 @@ def test_passes_go_through_the_whole_matrix_in_turn(fake_gpu_session):
                      + [(case, n) for n in (2, 3) for case in runnable])
 
 
+def test_server_cases_are_one_per_load_level_and_search_in_one_pass(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn", devices="cpu,gpu:0", scenario="server", qps="100,20",
+                               latency_bound="15", max_batch="4")
+    cases = session.plan.cases()
+    assert [c.id for c in cases] == ["mnist_cnn-serve-cpu-b4-q20", "mnist_cnn-serve-cpu-b4-q100",
+                                     "mnist_cnn-serve-cpu-b4-p99le15ms", "mnist_cnn-serve-gpu:0-b4-q20",
+                                     "mnist_cnn-serve-gpu:0-b4-q100", "mnist_cnn-serve-gpu:0-b4-p99le15ms"]
+    assert [c.load.label for c in cases[:3]] == ["20 qps", "100 qps", "p99<=15 ms"]
+    assert {c.mode for c in cases} == {"infer"}
+    assert [number for _, number in session.plan.timed_passes()] == [1] * 6  # a level is one unbroken stretch
+
+
 def test_a_gpu_that_is_not_there_is_skipped_with_what_is(fake_gpu_session):
     session = fake_gpu_session(devices="gpu:1,gpu:3")
     assert session.plan.requested_devices() == ["gpu:1", "gpu:3"]

@@ -39,7 +39,7 @@ def test_report_writes_every_file(tmp_path, gpu_run):
 
 
 def test_throughput_lines_carry_the_measured_data(gpu_run):
-    cases, _ = report.load([str(gpu_run)])
+    cases, _, _ = report.load([str(gpu_run)])
     fig = plots.plot_throughput(cases, "infer")
     ax = next(ax for ax in fig.axes if ax.get_title() == "mnist_cnn")
     assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale()) == (
@@ -53,7 +53,7 @@ def test_throughput_lines_carry_the_measured_data(gpu_run):
 
 
 def test_efficiency_is_gflops_over_each_devices_own_peak(gpu_run):
-    cases, _ = report.load([str(gpu_run)])
+    cases, _, _ = report.load([str(gpu_run)])
     table = plots.efficiency(cases)
     assert set(table["device"]) == {"cpu", "gpu:0"}
     np.testing.assert_allclose(table["efficiency"], table["gflops_per_s"] / table["peak_gflops"])
@@ -65,7 +65,7 @@ def test_efficiency_is_gflops_over_each_devices_own_peak(gpu_run):
 
 
 def test_speedup_heatmap_annotates_the_ratios(gpu_run):
-    cases, _ = report.load([str(gpu_run)])
+    cases, _, _ = report.load([str(gpu_run)])
     (title, table), _ = plots.speedups(cases)
     assert title == "gpu:0 (Fake GPU) over cpu, tensorflow, infer"
     assert list(table.columns) == [1, 8, 32] and list(table.index) == ["imdb_lstm", "mnist_cnn"]
@@ -78,7 +78,7 @@ def test_speedup_heatmap_annotates_the_ratios(gpu_run):
 @pytest.mark.parametrize("rounds,has_p90,has_p99", [(300, True, True), (30, True, False), (20, False, False)])
 def test_latency_percentiles_come_from_the_samples_where_they_support_them(tmp_path, rounds, has_p90, has_p99):
     run = make_run(tmp_path, "20260101T000000Z", cases=CASES, rounds=rounds)
-    cases, samples = report.load([str(run)])
+    cases, samples, _ = report.load([str(run)])
     table = plots.latency_percentiles(cases, samples)
     row = table[(table["model"] == "mnist_cnn") & (table["series"] == "cpu tensorflow float32")].iloc[0]
     mask = (samples["model"] == "mnist_cnn") & (samples["mode"] == "infer") & (samples["batch_size"] == 1) & (
@@ -93,7 +93,7 @@ def test_latency_percentiles_come_from_the_samples_where_they_support_them(tmp_p
 def test_several_hosts_are_told_apart(tmp_path):
     laptop = make_run(tmp_path / "a", "20260101T000000Z", host="laptop", cases=CASES)
     cloud = make_run(tmp_path / "b", "20260101T000000Z", host="cloud", cases=CASES, gpu_speedup=10.0)
-    cases, _ = report.load([str(laptop), str(cloud)])
+    cases, _, _ = report.load([str(laptop), str(cloud)])
     assert set(plots.series_label(cases)) == {"laptop cpu tensorflow float32", "cloud cpu tensorflow float32",
                                               "cloud gpu:0 tensorflow float32"}
     hosts = report.run_table(cases)
@@ -149,7 +149,7 @@ def test_scaling_plot_from_replica_rows(tmp_path):
     fingerprint = {"run_id": "20260101T000000Z_ci_jax", "host": "ci", "backend": "jax",
                    "calibration_matmul_gflops": 100.0}
     path, _ = write_run(tmp_path, fingerprint, rows, [(r, [(1, 0.010 * (1 + 0.2 * (r.replicas - 1)))] * 5) for r in rows])
-    cases, _ = report.load([str(path)])
+    cases, _, _ = report.load([str(path)])
     fig = plots.plot_scaling(cases)
     efficiency_ax = fig.axes[1]
     (line,) = efficiency_ax.get_lines()[:1]

@@ -40,7 +40,7 @@ def test_run_and_samples_files(tmp_path):
     assert (run["schema_version"] == store.SCHEMA_VERSION).all()
     samples = pd.read_csv(samples_path)
     assert list(samples.columns) == ["run_id", "backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas",
-                                     "precision", "jit_compile", "round", "pass", "seconds"]
+                                     "precision", "jit_compile", "scenario", "load", "round", "pass", "seconds"]
     assert list(samples["seconds"]) == [0.001, 0.002]
     assert list(samples["pass"]) == [1, 2]
 
@@ -149,11 +149,21 @@ def test_version_2_files_gain_the_model_hash_and_their_cpu_peak(tmp_path):
     frame = pd.read_csv(path).drop(columns=["model_sha256", "peak_gflops", "efficiency"])
     frame.assign(schema_version=2, host="h", calibration_matmul_gflops=100.0).to_csv(path, index=False)
     cases = store.load(path).cases
-    assert (cases["schema_version"] == 3).all() and (cases["model_sha256"] == "").all()
+    assert (cases["schema_version"] == store.SCHEMA_VERSION).all() and (cases["model_sha256"] == "").all()
     cpu = cases[cases["device"] == "cpu"]
     assert (cpu["peak_gflops"] == 100.0).all()
     assert cpu["efficiency"].to_numpy() == pytest.approx(cpu["gflops_per_s"].to_numpy() / 100.0)
     assert set(cases["calibration_peaks_gflops"]) == {"cpu/float32=100.0"}
+
+
+def test_version_3_files_are_batch_scenario_rows(tmp_path):
+    path, samples_path = write(tmp_path)
+    frame = pd.read_csv(path).drop(columns=["scenario", "load", "p999_ms", "offered_qps", "max_qps_at_bound"])
+    frame.assign(schema_version=3, host="h").to_csv(path, index=False)
+    pd.read_csv(samples_path).drop(columns=["scenario", "load"]).to_csv(samples_path, index=False)
+    run = store.load(path)
+    assert (run.cases["scenario"] == "batch").all() and (run.cases["load"] == "").all()
+    assert (run.cases["schema_version"] == store.SCHEMA_VERSION).all() and run.samples is not None
 
 
 def test_a_model_hash_that_looks_like_a_number_stays_text(tmp_path):
