@@ -62,8 +62,26 @@ def pytest_configure(config):
             model_file.inspect()
         except ModelFileError as error:
             raise pytest.UsageError(str(error)) from None
+    if harness_config.serving:
+        _check_serving_memory(harness_config)
     if harness_config.require_gpu and session.plan.gpu_count() == 0:  # imports Keras, as --replicas does
         raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
+
+
+def _check_serving_memory(config: HarnessConfig) -> None:
+    """A --max-batch whose inputs the host cannot hold stops here (a typo would otherwise exhaust the memory);
+    one the device cannot hold stops when its model first warms up."""
+    import psutil
+
+    from bench.serving.endpoint import inputs_bytes
+
+    available = psutil.virtual_memory().available
+    for name in config.models:
+        needed = inputs_bytes(config.spec(name), config.serving.max_batch)
+        if needed > available / 2:
+            raise pytest.UsageError(f"--max-batch: {config.serving.max_batch} queries in one batch of {name} need "
+                                    f"{needed / 2**30:.1f} GiB of inputs, more than half the host's available "
+                                    f"memory ({available / 2**30:.1f} GiB); give a smaller --max-batch")
 
 
 def _joined(value):

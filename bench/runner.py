@@ -95,6 +95,8 @@ class CaseRunner:
         """Runs `measure`; a failure becomes the case's row (error or oom) and ends its passes."""
         try:
             measure()
+        except pytest.exit.Exception:  # a usage error found late (a batch too large): no row, the session stops
+            raise
         except Exception as error:  # recorded as a row, then reported by pytest
             self.forget(result, model_key)
             if not any(row is result for row in self.results):
@@ -163,7 +165,6 @@ class CaseRunner:
     def _serve(self, case: Case, device: Device, result: CaseResult, benchmark) -> None:
         """A server case: its model's endpoint (built and warmed by the model's first server case on this
         device), then its load level or search (bench/serving/)."""
-        from bench.serving.endpoint import Endpoint
         from bench.serving.levels import fill_row, level_runner, measure_load
 
         serving = self.config.serving
@@ -173,8 +174,7 @@ class CaseRunner:
             self._describe(result, model, device)
             endpoint = self._endpoints.get((case.model, device.name))
             if endpoint is None:
-                endpoint = Endpoint(model, self.config.spec(case.model), self.backend, device, serving.max_batch)
-                self._warm_up(endpoint, case, device, smoke_only=benchmark.disabled)
+                endpoint = self._endpoint(model, case, device, smoke_only=benchmark.disabled)
                 self._endpoints[(case.model, device.name)] = endpoint
             result.first_call_ms, result.warmup_rounds = endpoint.first_call_ms, endpoint.warmup_rounds
             if benchmark.disabled:  # a smoke run: nothing to time or record
@@ -186,10 +186,14 @@ class CaseRunner:
         self._served.append((result, [(1, ms / 1e3) for ms in figures.latencies_ms]))
         _table_row_of_queries(benchmark, figures.latencies_ms / 1e3)
 
-    def _warm_up(self, endpoint, case: Case, device: Device, *, smoke_only: bool) -> None:
-        """Warms the endpoint; a largest batch the device cannot hold stops the session, as a bad option does."""
+    def _endpoint(self, model, case: Case, device: Device, *, smoke_only: bool):
+        """The model's warm endpoint; a largest batch the device cannot hold stops the session, as a bad option does."""
+        from bench.serving.endpoint import Endpoint
+
         try:
+            endpoint = Endpoint(model, self.config.spec(case.model), self.backend, device, case.batch_size)
             endpoint.warm_up(self.config.profile, smoke_only=smoke_only)
+            return endpoint
         except Exception as error:
             if not self.backend.is_out_of_memory(error):
                 raise

@@ -12,6 +12,7 @@ from bench.calibration import PEAKS_COLUMN
 from bench.options import TF32, HarnessConfig
 from bench.output.summary import summary_lines
 from bench.plan import Case, Plan
+from bench.results import SERVER_STATUSES
 from bench.runner import CaseRunner
 
 
@@ -83,14 +84,14 @@ class BenchSession:
         from bench.calibration import compute_precision, device_peaks, format_peaks
 
         devices = self.plan.devices()
-        used = {row.device for row in self.results if row.status == "ok" and row.replicas == 1}
+        measured = [row for row in self.results if row.status in ("ok", *SERVER_STATUSES) and row.replicas == 1]
+        used = {row.device for row in measured}
         for name in sorted(used - {"cpu"}) if measure_gpus else ():
             if name in devices:
                 self.peaks.update(device_peaks(backends.active(), devices[name]))
         self.fingerprint[PEAKS_COLUMN] = format_peaks(self.peaks)
-        for row in self.results:
-            if row.status == "ok" and row.replicas == 1:
-                row.with_peak(self.peaks.get((row.device, compute_precision(row.precision, row.tf32)), math.nan))
+        for row in measured:
+            row.with_peak(self.peaks.get((row.device, compute_precision(row.precision, row.tf32)), math.nan))
 
     def _write_report(self, run_path: Path) -> None:
         from bench.output.report import write_report

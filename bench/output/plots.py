@@ -208,12 +208,15 @@ def plot_serving(served: pd.DataFrame):
     a level that did not stand (overloaded, generator late) is drawn as a cross, with its status."""
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import LogFormatter
+
     table = server_levels(served)
     models = list(dict.fromkeys(table["model"]))
     colours = {series: f"C{i % 10}" for i, series in enumerate(dict.fromkeys(table["series"]))}
     columns = min(3, len(models))
     rows = -(-len(models) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(rows, columns, figsize=(max(8, 5.5 * columns), 4.5 * rows), squeeze=False,
+                             layout="constrained")
     for ax, model in zip(axes.flat, models):
         for series, group in table[table["model"] == model].groupby("series", sort=False):
             colour = colours[series]
@@ -228,11 +231,14 @@ def plot_serving(served: pd.DataFrame):
             for bound in group["latency_bound_ms"].dropna().unique():
                 ax.axhline(bound, color="grey", linestyle=":", linewidth=1)
         ax.set(xscale="log", yscale="log", title=model, xlabel="offered load (queries/s)", ylabel="latency (ms)")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers (20, not 2 x 10^1), minor ones too on a short range
+            axis.set_major_formatter(LogFormatter())
+            axis.set_minor_formatter(LogFormatter(minor_thresholds=(2, 0.5)))
         ax.legend(fontsize="small", title="p99 solid, p50 dashed", title_fontsize="small")
     for ax in axes.flat[len(models):]:
         ax.set_visible(False)
-    fig.suptitle("Server scenario: latency from scheduled arrival to result, against offered load "
-                 "(x: overloaded or generator late; dotted: a search's bound)")
+    fig.suptitle("Server scenario: latency from scheduled arrival to result\n"
+                 "x: a level that did not stand (its status); dotted: a search's p99 bound")
     return fig
 
 

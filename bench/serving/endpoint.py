@@ -15,6 +15,20 @@ def bucket_sizes(max_batch: int) -> list[int]:
     return [*sizes, max_batch]
 
 
+def inputs_bytes(spec, max_batch: int) -> int:
+    """The host memory the endpoint's inputs take: one batch per bucket (about two largest batches)."""
+    one = sum(array.nbytes for array in _leaves(spec.synthetic_batch(1)))
+    return one * sum(bucket_sizes(max_batch))
+
+
+def _leaves(structure):
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in _leaves(item)]
+    return [structure]
+
+
 class Endpoint:
     """Serves k queries (1 <= k <= max_batch) as one batch of the smallest bucket that holds them.
 

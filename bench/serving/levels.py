@@ -51,7 +51,8 @@ def fill_row(result: CaseResult, figures: LevelFigures, search: Search | None, *
     result.latency_bound_ms = search.bound_ms
     if search.best is figures:
         result.max_qps_at_bound = figures.offered_qps
-        result.message = f"p99 within {search.bound_ms:g} ms on {figures.queries} queries; {search.describe()}"
+        result.message = "; ".join(filter(None, [f"p99 within {search.bound_ms:g} ms on {figures.queries} queries",
+                                                 figures.message, search.describe()]))
     else:
         result.max_qps_at_bound = math.nan
         result.status = "over_bound"

@@ -37,7 +37,9 @@ class Search:
 def _verdict(probe: LevelFigures, bound_ms: float) -> str:
     if probe.meets_bound(bound_ms):
         return "within"
-    return probe.status if probe.status != "ok" else "over"
+    if probe.status == "overloaded":
+        return "overloaded"
+    return "over (generator late)" if probe.status == "generator_late" else "over"
 
 
 def find_max_qps(measure: Callable[[float], LevelFigures], *, capacity_qps: float, bound_ms: float) -> Search:

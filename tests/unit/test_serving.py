@@ -144,7 +144,7 @@ def test_search_finds_the_highest_load_within_the_bound():
     assert search.best is not None and search.best.meets_bound(20.0)
     assert 900 * (1 - 2 * RESOLUTION) <= search.best.offered_qps <= 900
     assert len(search.probes) <= MAX_PROBES and search.probes[0].offered_qps == pytest.approx(HEADROOM * 500)
-    assert search.describe().startswith("probes (qps): 550 within, 825 within, 962.5 over")
+    assert search.describe().startswith("probes (qps): 550 within, 825 within, 962.5 overloaded")
 
 
 def test_search_without_any_load_within_the_bound_has_no_best():
