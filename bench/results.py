@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 # A server row that measured its load level but cannot stand as a result (bench/serving/figures.py):
-# overloaded (the device did not keep up), generator_late (the load generator's lateness is in its
-# tail), over_bound (a search found no load within its latency bound). These keep their figures.
-SERVER_STATUSES = ("overloaded", "generator_late", "over_bound")
+# overloaded (the device did not keep up), over_bound (a search found no load within its latency
+# bound). These keep their figures.
+SERVER_STATUSES = ("overloaded", "over_bound")
 STATUSES = ("ok", "skipped", "error", "oom", *SERVER_STATUSES)
 # The figures derived from a case's timed rounds: a case that failed has none of them.
 MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "samples_per_j", "scaling_efficiency",
@@ -111,6 +111,7 @@ class CaseResult:
     mean_batch: float = math.nan  # the batches the batcher formed, on average
     max_delay_ms: float = math.nan  # --max-delay-ms
     generator_late_p99_ms: float = math.nan  # the load generator's lateness: issued minus scheduled
+    generator_late: bool = False  # the lateness is large enough to be in the tail (bench/serving/figures.py)
     latency_bound_ms: float = math.nan  # a search's bound on the p99
     max_qps_at_bound: float = math.nan  # a search's answer: the highest offered rate that met the bound
 

@@ -222,11 +222,12 @@ def plot_serving(served: pd.DataFrame):
             colour = colours[series]
             ax.plot(group["offered_qps"], group["median_ms"], linestyle="--", color=colour, marker=".")
             ax.plot(group["offered_qps"], group["p99_ms"], linestyle="-", color=colour, marker="o", label=series)
-            failed = group[group["status"] != "ok"]
+            failed = group[(group["status"] != "ok") | group["generator_late"].astype(bool)]
             ax.scatter(failed["offered_qps"], failed["p99_ms"].fillna(failed["max_ms"]), marker="x", s=80,
                        color="black", zorder=3)
             for _, level in failed.iterrows():
-                ax.annotate(level["status"], (level["offered_qps"], level["p99_ms"] if level["p99_ms"] == level[
+                note = level["status"] if level["status"] != "ok" else "generator late"
+                ax.annotate(note, (level["offered_qps"], level["p99_ms"] if level["p99_ms"] == level[
                     "p99_ms"] else level["max_ms"]), fontsize="x-small", xytext=(4, 4), textcoords="offset points")
             for bound in group["latency_bound_ms"].dropna().unique():
                 ax.axhline(bound, color="grey", linestyle=":", linewidth=1)
@@ -252,7 +253,7 @@ def max_qps_table(served: pd.DataFrame) -> pd.DataFrame:
     if searches["host"].nunique() > 1:
         column = searches["host"] + " " + column
     answer = searches["max_qps_at_bound"].map(lambda qps: "none" if qps != qps else f"{qps:,.0f}")
-    answer = answer.where(searches["status"] != "generator_late", answer + " (generator late)")
+    answer = answer.where(~searches["generator_late"].astype(bool), answer + " (generator late)")
     table = searches.assign(column=column, answer=answer, bound=searches["latency_bound_ms"].map(
         lambda ms: f"p99 <= {ms:g} ms"), max_batch=searches["batch_size"])
     wide = table.pivot_table(index=["model", "bound", "max_batch"], columns="column", values="answer",

@@ -71,5 +71,5 @@ def _server_table(served: list[CaseResult]) -> pd.DataFrame:
                            "achieved qps": r.achieved_qps, "queries": r.queries, "p50 ms": r.latency.median_ms,
                            "p99 ms": r.latency.p99_ms, "mean batch": r.mean_batch,
                            "late p99 ms": r.generator_late_p99_ms, "max qps": r.max_qps_at_bound,
-                           "status": r.status} for r in served])
+                           "status": r.status + (", generator late" if r.generator_late else "")} for r in served])
     return table if table["max qps"].notna().any() else table.drop(columns="max qps")

@@ -9,12 +9,13 @@ than OVERLOAD_SHORTFALL (achieved rate below 95% of the offered), or queries wer
 queued when the level's drain time ran out (their latencies are then counted up to that
 moment: lower bounds, so the percentiles are not flattered).
 
-Generator late: the load generator issued queries behind schedule by enough to change what
-was measured. A late issue delays the query's entry into the queue: its latency, counted
+Generator late (a mark beside the status): the load generator issued queries behind schedule
+by enough to change what was measured. A late issue delays the query's entry into the queue: its latency, counted
 from the schedule, grows by up to the lateness. The level is marked when the generator's
 p99 lateness exceeds LATE_SHARE (10%) of the latencies' 99th percentile (taken even where
-too few queries support a reported p99): the tail the level reports would be the
-generator's as much as the server's.
+too few queries support a reported p99): the tail the level reports is then the
+generator's as much as the server's. Lateness only adds to latencies, so a marked level
+still stands for its median, and within a bound it is within it.
 
 Within a latency bound: LoadGen's early-stopping test. With n queries of which t took longer
 than the bound, the level meets "p99 <= bound" when, were the true 99th percentile exactly at
@@ -51,13 +52,14 @@ class LevelFigures:
     mean_batch: float
     generator_late_p99_ms: float
     latencies_ms: np.ndarray
-    status: str  # ok, overloaded or generator_late
+    status: str  # ok or overloaded
+    generator_late: bool  # the generator's lateness is large enough to be in the tail (see above)
     message: str
 
     def meets_bound(self, bound_ms: float) -> bool:
         """Whether the level's p99 is within `bound_ms`, by LoadGen's early-stopping test (see above). A late
         generator only adds to latencies: a level within the bound despite it is within the bound."""
-        return self.status in ("ok", "generator_late") and meets_bound(self.latencies_ms, bound_ms)
+        return self.status == "ok" and meets_bound(self.latencies_ms, bound_ms)
 
 
 def meets_bound(latencies_ms: np.ndarray, bound_ms: float, *, percentile: float = BOUND_PERCENTILE) -> bool:
@@ -79,16 +81,19 @@ def level_figures(record: LevelRecord, offered_qps: float) -> LevelFigures:
     late_p99 = float(np.percentile(lateness_ms, 99)) if lateness_ms.size else math.nan
     latency = LatencyStats.from_seconds(latencies_ms / 1e3)
     mean_batch = float(record.batch_sizes.mean()) if record.batch_sizes.size else math.nan
-    status, message = "ok", ""
+    notes = []
+    status = "ok"
     if unfinished or achieved < (1 - OVERLOAD_SHORTFALL) * offered_qps:
         status = "overloaded"
-        message = f"served {achieved:.4g} of {offered_qps:.4g} queries/s offered"
+        notes.append(f"served {achieved:.4g} of {offered_qps:.4g} queries/s offered")
         if unfinished:
-            message += f"; {unfinished} of {queries} queries unfinished (latencies counted to the stop)"
-    elif late_p99 > LATE_SHARE * np.percentile(latencies_ms, 99):
-        status = "generator_late"
-        message = (f"the load generator's p99 lateness ({late_p99:.3g} ms) is over {LATE_SHARE:.0%} of the "
-                   f"latency's 99th percentile ({np.percentile(latencies_ms, 99):.3g} ms)")
+            notes.append(f"{unfinished} of {queries} queries unfinished (latencies counted to the stop)")
+    tail_ms = float(np.percentile(latencies_ms, 99))
+    generator_late = bool(late_p99 > LATE_SHARE * tail_ms)
+    if generator_late:
+        notes.append(f"generator late: its p99 lateness ({late_p99:.3g} ms) is over {LATE_SHARE:.0%} of the "
+                     f"latency's 99th percentile ({tail_ms:.3g} ms)")
     return LevelFigures(offered_qps=offered_qps, achieved_qps=achieved, queries=queries, unfinished=unfinished,
                         latency=latency, mean_batch=mean_batch, generator_late_p99_ms=late_p99,
-                        latencies_ms=latencies_ms, status=status, message=message)
+                        latencies_ms=latencies_ms, status=status, generator_late=generator_late,
+                        message="; ".join(notes))

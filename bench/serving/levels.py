@@ -41,7 +41,8 @@ def fill_row(result: CaseResult, figures: LevelFigures, search: Search | None, *
     result.latency = figures.latency
     result.offered_qps, result.achieved_qps = figures.offered_qps, figures.achieved_qps
     result.queries, result.mean_batch = figures.queries, figures.mean_batch
-    result.generator_late_p99_ms, result.max_delay_ms = figures.generator_late_p99_ms, max_delay_ms
+    result.generator_late_p99_ms, result.generator_late = figures.generator_late_p99_ms, figures.generator_late
+    result.max_delay_ms = max_delay_ms
     result.samples_per_s = figures.achieved_qps
     result.gflops_per_s = result.flops_per_sample * figures.achieved_qps / 1e9
     result.with_peak(result.peak_gflops)

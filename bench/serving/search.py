@@ -39,7 +39,7 @@ def _verdict(probe: LevelFigures, bound_ms: float) -> str:
         return "within"
     if probe.status == "overloaded":
         return "overloaded"
-    return "over (generator late)" if probe.status == "generator_late" else "over"
+    return "over (generator late)" if probe.generator_late else "over"
 
 
 def find_max_qps(measure: Callable[[float], LevelFigures], *, capacity_qps: float, bound_ms: float) -> Search:

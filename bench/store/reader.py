@@ -36,7 +36,7 @@ class Run:
     path: Path
     cases: pd.DataFrame  # the rows with status ok (pooled: one row per case over the runs)
     samples: pd.DataFrame | None  # None when the samples file is absent
-    served: pd.DataFrame  # the server rows that measured their load: ok, overloaded, generator_late, over_bound
+    served: pd.DataFrame  # the server rows that measured their load: ok, overloaded, over_bound
 
     @property
     def run_id(self) -> str:

@@ -26,7 +26,7 @@ from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_neede
 # device, the run's measured peaks, training_setup.
 # 4: + the server scenario: scenario and load (in the case key), offered and achieved QPS, queries,
 # mean_batch, max_delay_ms, generator_late_p99_ms, latency_bound_ms, max_qps_at_bound; p999_ms on
-# every row; statuses overloaded, generator_late and over_bound.
+# every row; statuses overloaded and over_bound; generator_late (a flag).
 SCHEMA_VERSION = 4
 # The columns that identify a case across runs; KEY_COLUMNS adds the run, for the samples file.
 CASE_KEY = ("backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas", "precision",

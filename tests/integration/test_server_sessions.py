@@ -32,7 +32,8 @@ def test_each_level_writes_a_row_of_its_queries(server_run):
     rows = store.read_rows(path)
     assert list(rows["load"]) == ["30 qps", "300 qps", "p99<=50 ms"] and (rows["scenario"] == "server").all()
     assert (rows["mode"] == "infer").all() and (rows["batch_size"] == 4).all()
-    assert set(rows["status"]) <= {"ok", "generator_late"}, rows[["load", "status", "message"]]
+    assert (rows["status"] == "ok").all(), rows[["load", "status", "message"]]
+    assert rows["generator_late"].isin([True, False]).all()
     fixed = rows[rows["latency_bound_ms"].isna()]
     assert list(fixed["offered_qps"]) == [30.0, 300.0] and list(fixed["queries"]) == [299, 300]
     assert ((fixed["achieved_qps"] - fixed["offered_qps"]).abs() < 0.05 * fixed["offered_qps"]).all()
@@ -74,8 +75,7 @@ def test_report_and_compare_read_the_server_rows(server_run, tmp_path):
     values = store.load_process(path)
     search = values[values["load"] == "p99<=50 ms"].iloc[0]
     max_qps = store.read_rows(path).iloc[2]["max_qps_at_bound"]
-    if search["status"] == "ok":  # compare judges a search on ms per query at its highest load
-        assert search["median_ms"] == pytest.approx(1e3 / max_qps)
+    assert search["median_ms"] == pytest.approx(1e3 / max_qps)  # compare judges a search on ms per query at its best
     assert not math.isnan(values.iloc[0]["median_ms"])
 
 
