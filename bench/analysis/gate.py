@@ -271,4 +271,6 @@ def _name(row) -> str:
     if "mode" in row and isinstance(row.get("mode"), str):
         parts += [row["mode"], f"b{int(row['batch_size'])}"]
     parts.append(row["device"])
+    if isinstance(row.get("load"), str) and row["load"]:  # a server row: its load level
+        parts.append(row["load"])
     return " ".join(parts)

@@ -15,8 +15,11 @@ def verdict_lines(verdicts: Verdicts, fmt: str = "table") -> list[str]:
     if fmt == "csv":
         return [render(verdicts.cases, "csv")]
     digits = {"p_holm": 4, "base_ms": 3, "head_ms": 3}
+    case_columns = ["model", "mode", "batch_size", "device"]
+    if "load" in verdicts.cases and (verdicts.cases["load"] != "").any():  # server rows: keyed by their load level
+        case_columns.append("load")
     lines = [render(verdicts.models[["model", "device", *SHOWN]], fmt, digits=digits), "",
-             render(verdicts.cases[["model", "mode", "batch_size", "device", *SHOWN]], fmt, digits=digits),
+             render(verdicts.cases[[*case_columns, *SHOWN]], fmt, digits=digits),
              verdicts.noise]
     counts = pd.concat([verdicts.models["verdict"], verdicts.cases["verdict"]]).value_counts()
     lines.append(", ".join(f"{count} {verdict}" for verdict, count in counts.items()) + " (models, matrix and cases)")
