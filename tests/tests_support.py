@@ -8,10 +8,16 @@ import numpy as np
 
 from bench import ROOT
 from bench.cli import main
+from bench.plan import Load
 from bench.results import CaseResult
+from bench.serving.batcher import LevelRecord
+from bench.serving.figures import level_figures
+from bench.serving.levels import fill_row
+from bench.serving.search import Search
 from bench.store import write_run
 
-__all__ = ["CASES", "ROOT", "bench_command", "make_run", "run_cli"]
+__all__ = ["CASES", "ROOT", "bench_command", "level_record", "make_run", "make_server_run", "run_cli",
+           "server_result"]
 
 
 def run_cli(*args) -> tuple[int, str, str]:
@@ -61,3 +67,36 @@ def make_run(directory, stamp, *, scale=None, backend="tensorflow", host="ci", d
             results.append(result)
             samples.append((result, list(zip(pass_of_round, secs))))
     return write_run(directory, fingerprint, results, samples)[0]
+
+
+def level_record(latencies_s, *, issued_late_s=0.0, unfinished=0, rate=100.0) -> LevelRecord:
+    """A load level at `rate` whose queries took `latencies_s` (the last `unfinished` never finished)."""
+    scheduled = np.arange(len(latencies_s)) / rate
+    completed = scheduled + np.asarray(latencies_s, dtype=float)
+    if unfinished:
+        completed[-unfinished:] = np.nan
+    stopped = float(np.nanmax(completed)) + (1.0 if unfinished else 0.0)
+    return LevelRecord(scheduled=scheduled, issued=scheduled + issued_late_s, completed=completed,
+                       batch_sizes=np.ones(len(latencies_s), dtype=int), origin=0.0, stopped=stopped)
+
+
+def server_result(device, qps, p99_ms, bound_ms=None, late_s=0.0) -> tuple[CaseResult, list]:
+    """A server row made by the harness's own figures, and its queries as (pass, seconds): 400 queries at
+    `qps`, 2% of them taking `p99_ms`, the rest 2 ms; a search's row when `bound_ms` is given."""
+    latencies = np.r_[np.full(392, 0.002), np.full(8, p99_ms / 1e3)]
+    figures = level_figures(level_record(latencies, rate=qps, issued_late_s=late_s), qps)
+    load = Load(bound_ms=bound_ms) if bound_ms else Load(qps=qps)
+    search = Search(bound_ms, [figures], figures if figures.meets_bound(bound_ms) else None) if bound_ms else None
+    result = CaseResult(device=device, device_name="Fake", model="mnist_cnn", mode="infer", scenario="server",
+                        load=load.label, batch_size=8, precision="float32", jit_compile="off", status="ok",
+                        flops_per_sample=1e6, peak_gflops=100.0)
+    fill_row(result, figures, search, max_delay_ms=2.0)
+    return result, [(1, ms / 1e3) for ms in figures.latencies_ms]
+
+
+def make_server_run(directory, stamp, levels, *, host="ci", backend="tensorflow"):
+    """Writes a run of server rows (server_result's arguments, one tuple per row)."""
+    fingerprint = {"run_id": f"{stamp}_{host}_{backend}", "timestamp_utc": stamp, "host": host, "backend": backend,
+                   "calibration_matmul_ms": 10.0, "calibration_matmul_gflops": 100.0}
+    made = [server_result(*level) for level in levels]
+    return write_run(directory, fingerprint, [result for result, _ in made], made)[0]

@@ -4,7 +4,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from tests_support import make_run
+from tests_support import make_run, make_server_run
 from tests_support import run_cli as run_subcommand
 
 from bench.output import plots, report
@@ -166,3 +166,23 @@ def test_a_run_without_calibration_has_a_report_without_the_efficiency_plot(tmp_
     assert code == 0, err
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert "efficiency.png" not in names and {"speedup_1.png", "throughput_infer.png"} <= names
+
+
+def test_server_rows_get_a_latency_plot_and_a_max_qps_table(tmp_path):
+    runs = tmp_path / "runs"
+    make_server_run(runs, "20260101T000000Z", [("cpu", 100.0, 5.0, None, 0.0), ("cpu", 400.0, 12.0, None, 0.005),
+                                               ("cpu", 350.0, 15.0, 20.0, 0.0), ("gpu:0", 3000.0, 4.0, 20.0, 0.0),
+                                               ("gpu:1", 50.0, 30.0, 20.0, 0.0)])
+    code, _, err = run_cli(runs, "--out", tmp_path / "report")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["report.html", "report.md", "serving.png"]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| model | bound | max_batch | cpu tensorflow | gpu:0 tensorflow | gpu:1 tensorflow |" in markdown
+    assert "| mnist_cnn | p99 <= 20 ms | 8 | 350 | 3,000 | none |" in markdown  # gpu:1's search found no load
+    _, _, served = report.load([str(runs)])
+    assert list(served["status"]) == ["ok", "ok", "ok", "ok", "over_bound"]
+    figure = plots.plot_serving(served)
+    cpu = next(line for line in figure.axes[0].lines if line.get_label() == "cpu tensorflow float32")  # p99, solid
+    assert list(cpu.get_xdata()) == [100.0, 350.0, 400.0] and list(np.round(cpu.get_ydata(), 1)) == [5.0, 15.0, 12.0]
+    marked = [text.get_text() for text in figure.axes[0].texts]
+    assert sorted(marked) == ["generator late", "over_bound"]

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from tests_support import level_record
+
 from bench.results import rounds_needed
 from bench.serving.arrivals import DONE, Generator, poisson_schedule
-from bench.serving.batcher import LevelRecord, serve_level
+from bench.serving.batcher import serve_level
 from bench.serving.endpoint import bucket_sizes
 from bench.serving.figures import level_figures, meets_bound
 from bench.serving.search import HEADROOM, MAX_PROBES, RESOLUTION, find_max_qps
@@ -65,20 +67,9 @@ def test_batcher_takes_up_to_max_batch_of_what_is_queued(max_batch, sizes):
     assert not np.isnan(record.completed).any()
 
 
-def _record(latencies_s, *, issued_late_s=0.0, unfinished=0, rate=100.0):
-    """A level at `rate` whose queries took `latencies_s` (the last `unfinished` never finished)."""
-    scheduled = np.arange(len(latencies_s)) / rate
-    completed = scheduled + np.asarray(latencies_s)
-    if unfinished:
-        completed[-unfinished:] = np.nan
-    stopped = float(np.nanmax(completed)) + (1.0 if unfinished else 0.0)
-    return LevelRecord(scheduled=scheduled, issued=scheduled + issued_late_s, completed=completed,
-                       batch_sizes=np.ones(len(latencies_s), dtype=int), origin=0.0, stopped=stopped)
-
-
 def test_a_level_that_keeps_up_is_ok_with_its_rate_and_percentiles():
     latencies = np.full(1000, 0.005)
-    figures = level_figures(_record(latencies), 100.0)
+    figures = level_figures(level_record(latencies), 100.0)
     assert figures.status == "ok" and figures.queries == 1000 and figures.unfinished == 0
     assert figures.achieved_qps == pytest.approx(100.0, rel=0.01)
     assert figures.latency.p99_ms == pytest.approx(5.0) and math.isnan(figures.latency.p999_ms)  # 1,000 < 2,995
@@ -86,27 +77,27 @@ def test_a_level_that_keeps_up_is_ok_with_its_rate_and_percentiles():
 
 
 def test_too_few_queries_leave_the_p99_empty():
-    figures = level_figures(_record(np.full(298, 0.005)), 100.0)
+    figures = level_figures(level_record(np.full(298, 0.005)), 100.0)
     assert math.isnan(figures.latency.p99_ms) and figures.latency.p90_ms == pytest.approx(5.0)
 
 
 def test_a_queue_growing_to_the_end_is_overloaded():
     # Served at half the offered rate: each query waits longer than the one before.
     latencies = 0.005 + np.arange(1000) * 0.01
-    figures = level_figures(_record(latencies), 100.0)
+    figures = level_figures(level_record(latencies), 100.0)
     assert figures.status == "overloaded" and figures.achieved_qps < 60
     assert "served" in figures.message
 
 
 def test_unfinished_queries_count_up_to_the_stop_and_mark_the_level():
-    figures = level_figures(_record(np.full(400, 0.005), unfinished=10), 100.0)
+    figures = level_figures(level_record(np.full(400, 0.005), unfinished=10), 100.0)
     assert figures.status == "overloaded" and figures.unfinished == 10 and "10 of 400 queries unfinished" in figures.message
     assert figures.latency.max_ms > 900  # counted to the stop, a second after the last result
 
 
 def test_a_late_generator_marks_the_level():
-    on_time = level_figures(_record(np.full(1000, 0.010), issued_late_s=0.0005), 100.0)
-    late = level_figures(_record(np.full(1000, 0.010), issued_late_s=0.002), 100.0)
+    on_time = level_figures(level_record(np.full(1000, 0.010), issued_late_s=0.0005), 100.0)
+    late = level_figures(level_record(np.full(1000, 0.010), issued_late_s=0.002), 100.0)
     assert on_time.status == "ok" and not on_time.generator_late and on_time.generator_late_p99_ms == pytest.approx(0.5)
     assert late.status == "ok" and late.generator_late and "generator late: its p99 lateness (2 ms)" in late.message
     assert late.meets_bound(20.0)  # lateness only adds to latencies: within the bound despite it is within it
@@ -134,7 +125,7 @@ def _fake_level(capacity_qps, *, service_ms=2.0):
         load = qps / capacity_qps
         p99 = service_ms / (1 - load) if load < 1 else math.inf
         latencies = np.r_[np.full(2000, service_ms), np.full(30, p99)]
-        record = _record(latencies / 1e3, rate=qps)
+        record = level_record(latencies / 1e3, rate=qps)
         return level_figures(record, qps)
     return measure
 

@@ -1,0 +1,23 @@
+"""The end-of-run summary's server table: one row per level, the generator's mark, the search's answer."""
+
+from tests_support import server_result
+
+from bench.output.summary import summary_lines
+from bench.results import CaseResult
+
+
+def test_server_rows_get_their_own_table_with_marks_and_messages():
+    rows = [server_result("cpu", 100.0, 5.0)[0], server_result("cpu", 400.0, 12.0, late_s=0.005)[0],
+            server_result("cpu", 350.0, 15.0, 20.0)[0], server_result("gpu:0", 50.0, 30.0, 20.0)[0],
+            CaseResult(device="gpu:1", model="mnist_cnn", mode="infer", batch_size=8, precision="float32",
+                       status="skipped", message="gpu:1 not present")]
+    lines = summary_lines(rows)
+    assert lines[0].split() == ["model", "device", "load", "offered", "qps", "achieved", "qps", "queries", "p50", "ms",
+                                "p99", "ms", "mean", "batch", "late", "p99", "ms", "max", "qps", "status"]
+    assert lines[1].split()[:5] == ["mnist_cnn", "cpu", "100", "qps", "100.0"] and lines[1].endswith("ok")
+    assert lines[2].endswith("ok, generator late") and lines[3].split()[-2:] == ["350.0", "ok"]
+    assert lines[4].split()[-2:] == ["-", "over_bound"]  # no load within the bound: no answer
+    assert "mnist_cnn cpu 400 qps: ok: generator late: its p99 lateness (5 ms)" in lines[5]
+    assert lines[6].startswith("mnist_cnn cpu p99<=20 ms: ok: p99 within 20 ms on 400 queries; probes (qps): 350 within")
+    assert lines[7].startswith("mnist_cnn gpu:0 p99<=20 ms: over_bound: no load met p99 <= 20 ms")
+    assert "skipped (1 case): gpu:1 not present" in lines
