@@ -75,8 +75,9 @@ class CaseRunner:
             self._guarded(state.result, lambda: self.timed_pass(state, pass_number, benchmark))
             return
         reason = None if case.replicas else self.plan.missing_device_reason(case.device)
+        load = {"scenario": "server", "load": case.load.label} if case.load else {}
         if reason:
-            self.results.append(CaseResult(device=case.device, model=case.model, mode=case.mode,
+            self.results.append(CaseResult(device=case.device, model=case.model, mode=case.mode, **load,
                                            model_sha256=self.config.spec(case.model).sha256,
                                            batch_size=case.batch_size, precision=self._precision(),
                                            status="skipped", message=reason))
@@ -86,7 +87,7 @@ class CaseRunner:
         result = CaseResult(device=case.device, device_name=device.description, model=case.model,
                             model_sha256=spec.sha256, mode=case.mode, training_setup=spec.training_setup
                             if case.mode == "train" else "",
-                            batch_size=case.batch_size, precision=self._precision(), status="ok",
+                            batch_size=case.batch_size, precision=self._precision(), status="ok", **load,
                             replicas=case.replicas or 1, logical_devices=bool(case.replicas) and not device.is_gpu)
         measure = self._serve if case.load else self._first_pass
         self._guarded(result, lambda: measure(case, device, result, benchmark), model_key=self._model_key(case, device))
@@ -168,7 +169,6 @@ class CaseRunner:
         from bench.serving.levels import fill_row, level_runner, measure_load
 
         serving = self.config.serving
-        result.scenario, result.load = "server", case.load.label
         with self.backend.device_scope(device):
             model = self._built_model(case, device)
             self._describe(result, model, device)
