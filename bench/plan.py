@@ -145,4 +145,19 @@ class Plan:
             return None
         present = [n for n, d in self.devices().items() if d.is_gpu]
         seen = f"sees only {', '.join(present)}" if present else "sees no GPU"
-        return f"{name} not present: the {self.config.backend} backend {seen}"
+        hint = self.gpu_hint()
+        return f"{name} not present: the {self.config.backend} backend {seen}" + (f"; {hint}" if hint else "")
+
+    def no_gpu_error(self) -> str:
+        """--require-gpu's line, for a backend that sees no GPU (with what to type, where the machine has one)."""
+        hint = self.gpu_hint()
+        return f"--require-gpu: the {self.config.backend} backend sees no GPU" + (f"; {hint}" if hint else "")
+
+    def gpu_hint(self) -> str | None:
+        """What to type, on a machine with NVIDIA GPUs of which the backend sees none; None elsewhere."""
+        from bench import hardware
+
+        gpus = hardware.nvidia_gpus()
+        if not gpus or self.gpu_count():
+            return None
+        return backends.gpu_hint(backends.active(), gpus)

@@ -65,7 +65,7 @@ def pytest_configure(config):
     if harness_config.serving:
         _check_serving_memory(harness_config)
     if harness_config.require_gpu and session.plan.gpu_count() == 0:  # imports Keras, as --replicas does
-        raise pytest.UsageError(f"--require-gpu: the {harness_config.backend} backend sees no GPU")
+        raise pytest.UsageError(session.plan.no_gpu_error())
 
 
 def _check_serving_memory(config: HarnessConfig) -> None:
@@ -128,6 +128,16 @@ def pytest_generate_tests(metafunc):
         session.collected = True
         metafunc.parametrize("bench_case", passes,
                              ids=[case.id if number == 1 else f"{case.id}-pass{number}" for case, number in passes])
+
+
+def pytest_collection_finish(session):
+    """The GPU hint, at the top of a benchmark run (collection asked the backend for its devices already)."""
+    bench = session.config.stash.get(SESSION, None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if bench is not None and bench.collected and reporter is not None:
+        hint = bench.plan.gpu_hint()
+        if hint:
+            reporter.write_line(f"GPU: {hint}", yellow=True, bold=True)
 
 
 def pytest_collection_modifyitems(config, items):

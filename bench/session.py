@@ -6,7 +6,7 @@ import math
 import os
 from pathlib import Path
 
-from bench import ROOT, backends, store
+from bench import ROOT, backends, hardware, store
 from bench.analysis.scaling import fill_scaling_efficiency
 from bench.calibration import PEAKS_COLUMN
 from bench.options import TF32, HarnessConfig
@@ -55,6 +55,7 @@ class BenchSession:
         self.fingerprint = {
             **run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
                               keras_version=keras.__version__, source_dir=ROOT),
+            **hardware.fingerprint(hardware.nvidia_gpus()),
             "processes": backends.requested_processes(), "process_id": backend.process_index(),
             **backend.threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             **calibrate(backend.device_scope(self.plan.devices()["cpu"])),
@@ -104,4 +105,5 @@ class BenchSession:
     def summary_lines(self) -> list[str]:
         """The end-of-run summary (see bench.output.summary)."""
         return summary_lines(self.results, written=self.written, unwritten=self.unwritten, report=self.report,
-                             nothing_timed=self.collected and not self.results)
+                             nothing_timed=self.collected and not self.results,
+                             gpu_hint=self.plan.gpu_hint() if self.collected else None)

@@ -57,6 +57,26 @@ def is_installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+# The oldest driver each CUDA major release runs on (Linux), newest first.
+CUDA_DRIVERS = ((13, 580), (12, 525))
+
+
+def gpu_hint(backend: Backend, gpus) -> str:
+    """One line for a machine whose NVIDIA `gpus` (bench.hardware) `backend` cannot use: what to type."""
+    from bench.hardware import describe
+
+    have = f"this machine has {describe(gpus)} that the {backend.name} backend cannot use"
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None and hidden.strip() in ("", "-1"):
+        return f"{have}: CUDA_VISIBLE_DEVICES={hidden!r} hides them; unset it"
+    driver = next((gpu.driver for gpu in gpus if gpu.driver), "")
+    major = int(driver.split(".")[0]) if driver.split(".")[0].isdigit() else None
+    cuda = next((cuda for cuda, oldest in CUDA_DRIVERS if major is None or major >= oldest), None)
+    if cuda is None:
+        return f"{have}: its driver ({driver}) is older than CUDA 12 needs (525); update the NVIDIA driver"
+    return f"{have}; to use them: {backend.gpu_command(cuda)}"
+
+
 def requested_processes() -> int:
     """How many processes the launch asked for through Keras' variable (1 when unset).
 

@@ -135,10 +135,22 @@ class Backend(abc.ABC):
         """The backend's own data-parallel engine over `count` devices (GPUs, else logical CPUs)."""
         raise DataParallelUnsupported(self.name)
 
+    def gpu_command(self, cuda_major: int) -> str:
+        """The command that gives this backend NVIDIA GPU support, for a driver that runs CUDA `cuda_major`."""
+        return ""
+
     def is_out_of_memory(self, error: BaseException) -> bool:
         return isinstance(error, MemoryError) or any(m in str(error) for m in _OOM_MARKERS)
 
 
+
+
+def distribution_installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
 
 
 def bytes_to_mb(value):

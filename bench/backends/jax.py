@@ -11,7 +11,10 @@ from bench.backends.base import Backend, Device, bytes_to_mb
 
 class JaxBackend(Backend):
     name = package = "jax"
-    install_hint = "pip install jax   (GPU: pip install 'jax[cuda12]')"
+    install_hint = "pip install jax   (GPU: pip install 'jax[cuda13]', or 'jax[cuda12]' on drivers before 580)"
+
+    def gpu_command(self, cuda_major):
+        return f"python -m pip install -U 'jax[cuda{min(cuda_major, 13)}]'"
 
     def gpus(self):
         import jax

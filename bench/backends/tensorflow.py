@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from bench.backends.base import Backend, Device
+from bench.backends.base import Backend, Device, distribution_installed
 
 
 class TensorFlowBackend(Backend):
     name = package = "tensorflow"
     install_hint = "pip install tensorflow-cpu   (GPU: pip install 'tensorflow[and-cuda]')"
+
+    def gpu_command(self, cuda_major):
+        # tensorflow[and-cuda] brings the CUDA libraries as pip packages; the CPU-only build must go first
+        # (both install the same `tensorflow` module).
+        install = "python -m pip install '.[gpu]'"
+        if distribution_installed("tensorflow-cpu"):
+            return f"python -m pip uninstall -y tensorflow-cpu && {install}"
+        return install
 
     def version(self) -> str:
         import tensorflow as tf

@@ -10,6 +10,11 @@ class TorchBackend(Backend):
     install_hint = ("pip install torch   (CPU-only host: pip install torch --index-url "
                     "https://download.pytorch.org/whl/cpu)")
 
+    def gpu_command(self, cuda_major):
+        # PyTorch's CUDA builds come from its own index, one per CUDA release: 13.0 needs driver 580.
+        index = "cu130" if cuda_major >= 13 else "cu126"
+        return f"python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{index}"
+
     def gpus(self):
         import torch
 

@@ -13,7 +13,7 @@ from bench.results import SERVER_STATUSES, CaseResult, rounds_needed
 
 
 def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | None = None, report=None,
-                  nothing_timed: bool = False) -> list[str]:
+                  nothing_timed: bool = False, gpu_hint: str | None = None) -> list[str]:
     """The summary's lines, with each GPU's speedup over the CPU where both ran.
 
     Args:
@@ -22,6 +22,7 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
         unwritten: why the run could be written nowhere.
         report: the report's page, or why there is none.
         nothing_timed: cases were collected but none ran (e.g. --benchmark-disable).
+        gpu_hint: the line for a machine whose NVIDIA GPUs the backend cannot use.
     """
     ok = [r for r in results if r.status == "ok" and r.scenario == "batch"]
     served = [r for r in results if r.scenario == "server" and r.status in ("ok", *SERVER_STATUSES)]
@@ -34,6 +35,8 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
         lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
     if any(math.isnan(r.latency.p99_ms) for r in ok + served):
         lines.append(f"p99 -: fewer than {rounds_needed(0.99)} rounds (or queries), too few to support a p99")
+    if gpu_hint:
+        lines.append(f"GPU: {gpu_hint}")
     if written:
         where = f"results: {written.run}  (samples: {written.samples.name})"
         if written.refused:

@@ -118,6 +118,10 @@ def test_gpu_cases_show_as_skipped_with_the_reason(tiny_run):
     assert set(skipped["message"]) == {"gpu not present: the tensorflow backend sees no GPU"}
     assert "8 passed, 4 skipped" in done.stdout  # 4 cases x 2 passes; an absent device's cases run no pass 2
     assert "keras benchmark summary" in done.stdout
+    # A machine without an NVIDIA GPU: no hint, and empty GPU columns.
+    assert "GPU:" not in done.stdout and "NVIDIA" not in done.stdout
+    run = pd.read_csv(run_path, keep_default_na=False)
+    assert set(run["nvidia_gpus"]) == {""} and set(run["nvidia_driver"]) == {""}
 
 
 def test_second_run_never_overwrites_the_first(tiny_run, run_bench):
