@@ -246,6 +246,8 @@ def plot_serving(served: pd.DataFrame):
 def max_qps_table(served: pd.DataFrame) -> pd.DataFrame:
     """The searches' answers: the highest offered QPS within each bound, a column per device and backend
     (and host, when the runs come from several); "none" where no load met the bound."""
+    if served.empty or "latency_bound_ms" not in served:  # no server rows (runs before the scenario)
+        return served.iloc[0:0]
     searches = served[served["latency_bound_ms"].notna()]
     if searches.empty:
         return searches.iloc[0:0]

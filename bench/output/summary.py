@@ -33,8 +33,10 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
     others = Counter((r.status, r.message) for r in results if r.status not in ("ok", *SERVER_STATUSES))
     for (status, message), count in others.items():
         lines.append(f"{status} ({count} case{'s' if count > 1 else ''}): {message}")
-    if any(math.isnan(r.latency.p99_ms) for r in ok + served):
-        lines.append(f"p99 -: fewer than {rounds_needed(0.99)} rounds (or queries), too few to support a p99")
+    without = {r.scenario for r in ok + served if math.isnan(r.latency.p99_ms)}
+    if without:
+        what = " or ".join({"batch": "rounds", "server": "queries"}[scenario] for scenario in sorted(without))
+        lines.append(f"p99 -: fewer than {rounds_needed(0.99)} {what}, too few to support a p99")
     if gpu_hint:
         lines.append(f"GPU: {gpu_hint}")
     if written:
