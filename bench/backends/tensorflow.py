@@ -7,7 +7,7 @@ from bench.backends.base import Backend, Device, distribution_installed
 
 class TensorFlowBackend(Backend):
     name = package = "tensorflow"
-    install_hint = "pip install tensorflow-cpu   (GPU: pip install 'tensorflow[and-cuda]')"
+    install_hint = "pip install tensorflow   (NVIDIA GPUs: pip install '.[gpu]')"
 
     def gpu_command(self, cuda_major):
         # tensorflow[and-cuda] brings the CUDA libraries as pip packages; the CPU-only build must go first

@@ -9,7 +9,7 @@ def test_sweep_reports_a_missing_backend_with_its_install_command(monkeypatch):
     code, out, _ = run_cli("sweep", "--backends", "jax")
     assert code == 0
     assert out.strip() == "sweep: jax is not installed, skipped; install it with: pip install jax   " \
-                          "(GPU: pip install 'jax[cuda12]')"
+                          "(GPU: pip install 'jax[cuda13]', or 'jax[cuda12]' on drivers before 580)"
 
 
 @pytest.mark.parametrize("args,message", [
