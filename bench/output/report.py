@@ -23,7 +23,8 @@ from bench.output.plots import figures, max_qps_table
 from bench.output.tables import render
 
 RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "cores", "ram_gb": "RAM (GiB)",
-             "gpus": "GPU", "backend": "backend", "backend_version": "version", "keras_version": "Keras",
+             "gpus": "GPUs used", "nvidia_gpus": "NVIDIA GPUs present", "backend": "backend", "backend_version": "version",
+             "keras_version": "Keras",
              "calibration_peaks_gflops": "measured matmul peaks (device/precision=GFLOP/s)"}
 
 
@@ -47,6 +48,8 @@ def run_table(cases: pd.DataFrame) -> pd.DataFrame:
             .agg(lambda names: ", ".join(sorted(set(names)))))
     table = cases.drop_duplicates("run_id").set_index("run_id", drop=False)
     table["gpus"] = gpus.reindex(table.index).fillna("none")
+    if "nvidia_gpus" in table:  # what the driver reports, used or not (empty: no NVIDIA GPU)
+        table["nvidia_gpus"] = table["nvidia_gpus"].fillna("none").replace("", "none")
     table = table[[c for c in RUN_TABLE if c in table.columns]].rename(columns=RUN_TABLE)
     return table.sort_values(["host", "run"]).reset_index(drop=True)
 

@@ -97,7 +97,7 @@ def test_several_hosts_are_told_apart(tmp_path):
     assert set(plots.series_label(cases)) == {"laptop cpu tensorflow float32", "cloud cpu tensorflow float32",
                                               "cloud gpu:0 tensorflow float32"}
     hosts = report.run_table(cases)
-    assert list(hosts["host"]) == ["cloud", "laptop"] and list(hosts["GPU"]) == ["Fake GPU", "none"]
+    assert list(hosts["host"]) == ["cloud", "laptop"] and list(hosts["GPUs used"]) == ["Fake GPU", "none"]
 
 
 def bad_inputs(tmp_path, gpu_run):
