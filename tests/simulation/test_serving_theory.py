@@ -1,6 +1,6 @@
 """The server scenario against queueing theory, with a stand-in model of fixed service time S (a sleep; no
 Keras): Poisson arrivals served one at a time are an M/D/1 queue, whose mean latency is
-S + rho S / (2 (1 - rho)). Real clocks and threads: each level runs 5 to 20 seconds.
+S + rho S / (2 (1 - rho)). Real clocks and threads: each level runs 5 to 12 seconds.
 
 S is 20 ms so that the harness's own hand-off from generator to server (0.6 to 2 ms a query on the
 2-core VM, docs/measurements.md) stays a few percent of the latency."""
@@ -31,7 +31,7 @@ class StandIn:
         self.service_s.append(time.perf_counter() - start)
 
 
-def _level(load, *, max_batch=1, generator="thread", duration_s=20.0):
+def _level(load, *, max_batch=1, generator="thread", duration_s=12.0):
     model = StandIn()
     qps = load / SERVICE_S
     record = serve_level(model, poisson_schedule(qps, duration_s), generator=GENERATORS[generator](),
