@@ -35,7 +35,7 @@ def copy_of_the_project(target):
 
 def test_same_code_on_both_sides_alternates_processes_and_raises_no_alarm(tmp_path):
     head = copy_of_the_project(tmp_path / "head")
-    code, out, err = run_ab(ROOT, head, "--budget", "3", "--out", tmp_path / "gate", "--", *TINY)
+    code, out, err = run_ab(ROOT, head, "--budget", "4", "--out", tmp_path / "gate", "--", *TINY)
     assert code == 0, out + err
     runs = {side: [p for p in (tmp_path / "gate" / side).glob("*.csv") if not p.name.endswith(".samples.csv")]
             for side in ("base", "head")}
