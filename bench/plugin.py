@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import backends, store
-from bench.options import OPTIONS, HarnessConfig, OptionError
+from bench import backends, benchmark_plugin, store
+from bench.options import OPTIONS, HarnessConfig
+from bench.parsers import OptionError
 from bench.session import BenchSession
 from models.files import ModelFileError
 
@@ -27,16 +28,9 @@ def pytest_addoption(parser):
                             action="append" if option.repeatable else "store")
 
 
-# pytest-benchmark's table, unless the command line sets these: a group per model, the
-# columns that fit 120 characters, names without the "test_" prefix, milliseconds as in our summary.
-BENCHMARK_TABLE = {"benchmark_group_by": ("--benchmark-group-by", "group"),
-                   "benchmark_columns": ("--benchmark-columns", ["min", "median", "iqr", "rounds"]),
-                   "benchmark_name": ("--benchmark-name", "short"),
-                   "benchmark_time_unit": ("--benchmark-time-unit", "ms")}
-
-
 def pytest_configure(config):
-    _set_benchmark_table(config)
+    benchmark_plugin.set_table_defaults(config)
+    benchmark_plugin.refuse_unusable_flags(config)
     try:
         harness_config = HarnessConfig.from_values({o.dest: _joined(config.getoption(o.dest)) for o in OPTIONS})
     except OptionError as error:
@@ -87,14 +81,6 @@ def _check_serving_memory(config: HarnessConfig) -> None:
 def _joined(value):
     """A repeatable option's values as one comma list."""
     return ",".join(value) if isinstance(value, list) else value
-
-
-def _set_benchmark_table(config) -> None:
-    """Runs before pytest-benchmark's own pytest_configure (a trylast hook), which reads these."""
-    given = config.invocation_params.args
-    for dest, (flag, value) in BENCHMARK_TABLE.items():
-        if hasattr(config.option, dest) and not any(str(arg).startswith(flag) for arg in given):
-            setattr(config.option, dest, value)
 
 
 def _prepare_replicas(session: BenchSession, processes: int) -> None:
@@ -183,16 +169,36 @@ def bench_session(request) -> BenchSession:
     return request.config.stash[SESSION]
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
-    if SESSION in session.config.stash:
-        session.config.stash[SESSION].finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    """Writes the run before any other plugin's session-finish work (pytest-benchmark's JSON and saved
+    runs among them), so that none can lose it; and shows the summary if one of them fails."""
+    bench = session.config.stash.get(SESSION, None)
+    if bench is not None:
+        benchmarks = getattr(session.config, "_benchmarksession", None)
+        bench.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+                     smoke=bool(benchmarks and benchmarks.disabled))
+        benchmark_plugin.hand_over(session.config, bench.runner.benchmark_entries, backend=bench.config.backend,
+                                   run_file=bench.written.run.name if bench.written else None)
+    outcome = yield
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if bench is not None and outcome.excinfo is not None and reporter is not None:
+        _show_summary(bench, reporter)  # pytest's own summary, which would show it, was cut short
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: ours is the last thing on screen
+@pytest.hookimpl(hookwrapper=True, trylast=True)  # after pytest-benchmark's table, even if its comparison fails
 def pytest_terminal_summary(terminalreporter, config):
+    yield
     if SESSION in config.stash:
-        lines = config.stash[SESSION].summary_lines()
-        if lines:
-            terminalreporter.section("keras benchmark summary")
-            for line in lines:
-                terminalreporter.write_line(line)
+        _show_summary(config.stash[SESSION], terminalreporter)
+
+
+def _show_summary(bench: BenchSession, reporter) -> None:
+    if bench.summary_shown:
+        return
+    bench.summary_shown = True
+    lines = bench.summary_lines()
+    if lines:
+        reporter.section("keras benchmark summary")
+        for line in lines:
+            reporter.write_line(line)

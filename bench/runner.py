@@ -48,6 +48,7 @@ class CaseRunner:
         self._models: dict[tuple, object] = {}
         self._endpoints: dict[tuple, object] = {}  # (model, device) -> its warm serving.Endpoint
         self._served: list[tuple[CaseResult, list[tuple[int, float]]]] = []  # server rows and their queries
+        self._served_entries: list[tuple[CaseResult, object]] = []  # server rows and their pytest-benchmark entries
 
     @property
     def backend(self):
@@ -57,6 +58,11 @@ class CaseRunner:
     def samples(self) -> list[tuple[CaseResult, list[tuple[int, float]]]]:
         """Each measured case's (pass, seconds) rounds, in run order."""
         return [(state.result, state.samples) for state in self._states.values()] + self._served
+
+    @property
+    def benchmark_entries(self) -> list[tuple[CaseResult, object]]:
+        """Each measured case's row and its pytest-benchmark entry (pass 1's, which holds all its rounds)."""
+        return [(state.result, state.table_row) for state in self._states.values()] + self._served_entries
 
     def run(self, case: Case, pass_number: int, benchmark) -> None:
         """Measures one pass of one case; skips or fails the test as the case does.
@@ -184,7 +190,7 @@ class CaseRunner:
         fill_row(result, figures, search, max_delay_ms=serving.max_delay_ms)
         self.results.append(result)
         self._served.append((result, [(1, ms / 1e3) for ms in figures.latencies_ms]))
-        _table_row_of_queries(benchmark, figures.latencies_ms / 1e3)
+        self._served_entries.append((result, _table_row_of_queries(benchmark, figures.latencies_ms / 1e3)))
 
     def _endpoint(self, model, case: Case, device: Device, *, smoke_only: bool):
         """The model's warm endpoint; a largest batch the device cannot hold stops the session, as a bad option does."""
@@ -213,7 +219,8 @@ class CaseRunner:
                 rounds = profile.rounds_per_pass(state.step_s, self.config.passes, tail=state.tail)
                 seconds = timed_rounds(state.call, rounds=rounds, benchmark=benchmark, after_round=host_memory.sample,
                                        rounds_meter=energy, table_row=state.table_row)
-        state.table_row = state.table_row or benchmark.stats  # pass 1's row, made by pedantic
+        if state.table_row is None:  # pass 1's row, made by pedantic
+            state.table_row = benchmark.stats
         state.samples += [(pass_number, second) for second in seconds]
         result.passes = pass_number
         result.peak_rss_mb = _peak(result.peak_rss_mb, host_memory.peak_mb)
@@ -224,7 +231,6 @@ class CaseRunner:
             state.joules += energy.joules
             result.energy_j = state.joules / len(state.samples)
             result.samples_per_j = result.batch_size / result.energy_j if result.energy_j > 0 else math.nan
-        state.table_row.extra_info.update({k: v for k, v in result.flat().items() if isinstance(v, (int, float))})
 
     def _built_model(self, case: Case, device: Device):
         """The compiled model for the case's model and device, built once and reused.
@@ -252,11 +258,12 @@ class CaseRunner:
         return keras.config.dtype_policy().name
 
 
-def _table_row_of_queries(benchmark, seconds) -> None:
+def _table_row_of_queries(benchmark, seconds):
     """Gives a server case a row in pytest-benchmark's table (and its JSON): its queries' latencies as
     the rounds. The level was timed by the load generator's clock, so the row is filled, not timed."""
     benchmark.pedantic(lambda: None, rounds=1, iterations=1, warmup_rounds=0)
     benchmark.stats.stats.__dict__ = {"data": [float(second) for second in seconds]}
+    return benchmark.stats
 
 
 def _peak(so_far: float, new: float) -> float:

@@ -28,6 +28,8 @@ class BenchSession:
         self.unwritten: str | None = None  # why the run could be written nowhere
         self.report: Path | str | None = None  # the report's page, or why there is none
         self.collected = False  # set when benchmark cases are collected
+        self.summary_shown = False
+        self.smoke = False  # --benchmark-disable: each case called once, nothing timed or written
         self.peaks: dict[tuple[str, str], float] = {}  # (device, precision) -> measured matmul GFLOP/s
 
     @property
@@ -63,10 +65,12 @@ class BenchSession:
         cpu = self.plan.devices()["cpu"]
         self.peaks = {("cpu", "float32"): self.fingerprint["calibration_matmul_gflops"], **device_peaks(backend, cpu)}
 
-    def finish(self, *, interrupted: bool = False) -> None:
+    def finish(self, *, interrupted: bool = False, smoke: bool = False) -> None:
         """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback.
-        An interrupted session writes at once: it skips timing the GPUs' peaks (its GPU rows get no efficiency)."""
-        if not self.results:
+        An interrupted session writes at once: it skips timing the GPUs' peaks (its GPU rows get no efficiency).
+        A smoke run (`smoke`: pytest-benchmark's --benchmark-disable) writes nothing."""
+        self.smoke = smoke
+        if not self.results or smoke:
             return
         fill_scaling_efficiency(self.results)
         self._fill_efficiency(measure_gpus=not interrupted)
@@ -105,5 +109,5 @@ class BenchSession:
     def summary_lines(self) -> list[str]:
         """The end-of-run summary (see bench.output.summary)."""
         return summary_lines(self.results, written=self.written, unwritten=self.unwritten, report=self.report,
-                             nothing_timed=self.collected and not self.results,
+                             nothing_timed=self.collected and (self.smoke or not self.results),
                              gpu_hint=self.plan.gpu_hint() if self.collected else None)
