@@ -24,8 +24,9 @@ import pandas as pd
 from bench import store
 from bench.analysis import gate
 from bench.checkouts import Side, check_pytest_args, checkout, collect, remove_worktree
-from bench.options import OptionError
+from bench.output.tables import render
 from bench.output.verdicts import verdict_lines
+from bench.parsers import OptionError
 from bench.store import CASE_KEY
 
 # The recipe when no pytest arguments are given: the gate profile's short processes, no predict
@@ -224,8 +225,8 @@ def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, al
         say("error: nothing could be judged: no case ran ok on both sides (see the logs in "
             f"{out / 'logs'})")
         return 2
-    verdicts.models.to_csv(out / "models.csv", index=False)
-    verdicts.cases.to_csv(out / "cases.csv", index=False)
+    for name, table in (("models.csv", verdicts.models), ("cases.csv", verdicts.cases)):
+        (out / name).write_text(render(table, "csv") + "\n")
     for line in verdict_lines(verdicts):
         say(line)
     return 1 if verdicts.failed else 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import ROOT
-from bench.options import OptionError
+from bench.parsers import OptionError
 
 # ab chooses the cases with -k and writes where it is told; one side's own choices would break that.
 OWNED_OPTIONS = ("-k", "--results-dir", "--replicas", "--benchmark-disable", "--collect-only", "--co")

@@ -13,17 +13,18 @@ or nothing to judge, 3 an internal error. A bad input is one line on stderr, nev
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from pathlib import Path
 
-import numpy as np
 
 import models
 from bench import backends, store
-from bench.options import MODES, PROFILES, OptionError, choice_list, parse_one, parse_one_device, positive_integer
+from bench.options import MODES
 from bench.output.tables import FORMATS, render
+from bench.parsers import (OptionError, choice_list, parse_alpha, parse_budget, parse_one, parse_one_device,
+                           parse_threshold, positive_integer)
+from bench.profiles import PROFILES
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def typed(parse):
-    """An option parser of bench.options (raising OptionError) as an argparse `type=`."""
+    """An option parser of bench.parsers (raising OptionError) as an argparse `type=`."""
     def convert(text):
         try:
             return parse(text)
@@ -44,28 +45,6 @@ def typed(parse):
             raise argparse.ArgumentTypeError(str(error)) from None
     convert.__name__ = getattr(parse, "__name__", "value")
     return convert
-
-
-def parse_threshold(text: str) -> float:
-    """'10%' or '10' -> 0.10; a negative or non-numeric value is refused."""
-    number = str(text).strip().removesuffix("%")
-    try:
-        value = float(number)
-    except ValueError:
-        raise OptionError(f"--threshold: {text!r} is not a percentage; give e.g. 10%") from None
-    if not np.isfinite(value) or value < 0:
-        raise OptionError(f"--threshold: {text!r} is negative or not finite; give e.g. 10%")
-    return value / 100
-
-
-def parse_alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1:
-        raise OptionError(f"--alpha: {text!r} is not a probability between 0 and 1; give e.g. 0.01")
-    return value
 
 
 def build_parser() -> OneLineParser:
@@ -78,16 +57,6 @@ def build_parser() -> OneLineParser:
     _add_sweep(commands.add_parser("sweep", help="one benchmark session per Keras backend"))
     _add_overhead(commands.add_parser("overhead", help="the harness's median against a bare timing loop"))
     return parser
-
-
-def parse_budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise OptionError(f"--budget: {text!r} is not a positive number of minutes; give e.g. 12")
-    return value
 
 
 def _add_ab(parser):

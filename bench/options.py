@@ -1,6 +1,6 @@
 """The harness's options: declared once, parsed once into a frozen HarnessConfig.
 
-Each option names a parser that turns its text into a value or raises
+Each option names a parser (bench.parsers) that turns its text into a value or raises
 OptionError with one line naming the bad value and what is accepted. The pytest
 plugin declares the options from OPTIONS and parses them at start-up, before
 any model is built; a bad value stops the run with that one line.
@@ -8,14 +8,16 @@ any model is built; a bad value stops the run with that one line.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import models
 from bench import backends
-from bench.results import rounds_needed
+from bench.parsers import (OptionError, choice_list, parse_batch_sizes, parse_devices, parse_duration,
+                           parse_input_range, parse_latency_bound, parse_max_delay, parse_model_files, parse_models,
+                           parse_one, parse_passes, parse_qps, parse_replicas, parse_results_dir, parse_threads,
+                           positive_integer)
+from bench.profiles import PROFILES, Profile
 from bench.serving.arrivals import GENERATORS
 from models.files import ModelFile, ModelFileError
 
@@ -24,228 +26,6 @@ JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TF32 = {"default": None, "on": True, "off": False}
 SCENARIOS = ("batch", "server")
-
-
-class OptionError(ValueError):
-    """A user's option value that cannot be used."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How long to warm up and measure each case.
-
-    Warm-up runs until both `warmup_calls` calls and `warmup_s` seconds are done;
-    the timed rounds then number `measure_s` / (the warm step time), clamped to
-    [min_rounds, max_rounds]: many rounds for a 1 ms step, min_rounds for a 1 s step.
-    Latency cases (batch-1 inference, where the tail matters) take at least
-    `tail_rounds`, enough for a p99 (see bench.results.rounds_needed), as long as
-    they fit in `tail_budget_s`; a slower step gets what fits, and no p99.
-    They are split over `passes` passes through the whole matrix (see bench.plan):
-    a shared machine's speed wanders from second to second, and rounds spread over
-    the session sample many of its states instead of one.
-    A server-scenario load level lasts `serve_s` and issues `serve_queries` at least
-    (enough for its p99, or its p99.9).
-    """
-
-    name: str
-    batch_sizes: tuple[int, ...]
-    warmup_calls: int
-    warmup_s: float
-    measure_s: float
-    min_rounds: int
-    max_rounds: int
-    passes: int
-    tail_rounds: int
-    tail_budget_s: float
-    serve_s: float
-    serve_queries: int
-
-    def rounds_for(self, step_s: float, *, tail: bool = False) -> int:
-        wanted = int(self.measure_s / step_s) if step_s > 0 else self.max_rounds
-        rounds = max(self.min_rounds, min(self.max_rounds, wanted))
-        if tail:
-            affordable = int(self.tail_budget_s / step_s) if step_s > 0 else self.tail_rounds
-            rounds = max(rounds, min(self.tail_rounds, affordable))
-        return rounds
-
-    def rounds_per_pass(self, step_s: float, passes: int, *, tail: bool = False) -> int:
-        return max(1, math.ceil(self.rounds_for(step_s, tail=tail) / passes))
-
-
-PROFILES = {
-    "quick": Profile("quick", batch_sizes=(1, 32, 128), warmup_calls=2, warmup_s=0.1,
-                     measure_s=0.5, min_rounds=5, max_rounds=500, passes=5,
-                     tail_rounds=rounds_needed(0.99), tail_budget_s=30.0,
-                     serve_s=5.0, serve_queries=rounds_needed(0.99)),
-    # `bench ab`'s: its replicates are processes, so each process is kept short: no p99 rounds
-    # (batch-1 inference gets the rounds of any other case), two batch sizes.
-    "gate": Profile("gate", batch_sizes=(1, 32), warmup_calls=2, warmup_s=0.1,
-                    measure_s=0.5, min_rounds=5, max_rounds=500, passes=5,
-                    tail_rounds=0, tail_budget_s=0.0, serve_s=5.0, serve_queries=rounds_needed(0.99)),
-    "full": Profile("full", batch_sizes=(1, 32, 128, 512), warmup_calls=10, warmup_s=2.0,
-                    measure_s=5.0, min_rounds=30, max_rounds=5000, passes=10,
-                    tail_rounds=1000, tail_budget_s=120.0,
-                    serve_s=60.0, serve_queries=rounds_needed(0.999)),
-}
-
-
-def _comma_list(text: str, option: str) -> list[str]:
-    items = [item.strip() for item in str(text).split(",")]
-    if not all(items):
-        raise OptionError(f"{option}: empty item in {text!r}; give a comma-separated list")
-    return list(dict.fromkeys(items))  # drop repeats, keep order
-
-
-def choice_list(option: str, accepted):
-    """The parser of a comma list for `option` whose items are all in `accepted`."""
-    def parse(text):
-        values = _comma_list(text, option)
-        for value in values:
-            if value not in accepted:
-                raise OptionError(f"{option}: unknown value {value!r}; accepted: {', '.join(accepted)}")
-        return tuple(values)
-    return parse
-
-
-def parse_models(text: str) -> tuple[str, ...]:
-    """Model names and set names (tutorial, vision, transformer, all), in the order given."""
-    names = []
-    for item in _comma_list(text, "--models"):
-        if item in models.SETS:
-            names += models.SETS[item]
-        elif item in models.REGISTRY:
-            names.append(item)
-        else:
-            raise OptionError(f"--models: unknown model {item!r}; accepted: a set ({', '.join(models.SETS)}) "
-                              f"or a model ({', '.join(models.names())})")
-    return tuple(dict.fromkeys(names))
-
-
-def parse_model_files(text: str) -> tuple[str, ...]:
-    """Paths of saved models (checked, with --input-range, when the config is made)."""
-    return tuple(_comma_list(text, "--model-file"))
-
-
-def parse_input_range(text: str) -> tuple[int, int]:
-    items = [item.strip() for item in str(text).split(",")]
-    try:
-        low, high = (int(item) for item in items)
-    except ValueError:
-        raise OptionError(f"--input-range: {text!r} is not LOW,HIGH; give two integers, e.g. 0,30000") from None
-    if low >= high:
-        raise OptionError(f"--input-range: {text!r}: LOW must be below HIGH (ids are drawn from [LOW, HIGH))")
-    return low, high
-
-
-def _positive_integers(text: str, option: str, example: str) -> tuple[int, ...]:
-    numbers = []
-    for item in _comma_list(text, option):
-        if not item.isdigit() or int(item) < 1:
-            raise OptionError(f"{option}: {item!r} is not a positive integer; give e.g. {example}")
-        numbers.append(int(item))
-    return tuple(numbers)
-
-
-def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    return _positive_integers(text, "--batch-sizes", "1,32,128")
-
-
-_DEVICE = re.compile(r"cpu|gpu|gpu:\d+")
-
-
-def parse_devices(text: str) -> tuple[str, ...]:
-    devices = _comma_list(text, "--devices")
-    for device in devices:
-        if not _DEVICE.fullmatch(device):
-            raise OptionError(f"--devices: unknown device {device!r}; accepted: cpu, gpu (every GPU), gpu:N")
-    return tuple(devices)
-
-
-def parse_one_device(text: str) -> str:
-    """One device by name: cpu or gpu:N."""
-    if text != "cpu" and not re.fullmatch(r"gpu:\d+", text):
-        raise OptionError(f"--device: {text!r} is not one device; accepted: cpu, gpu:N")
-    return text
-
-
-def parse_one(option: str, accepted):
-    def parse(text):
-        if text not in accepted:
-            raise OptionError(f"{option}: unknown value {text!r}; accepted: {', '.join(accepted)}")
-        return text
-    return parse
-
-
-def positive_integer(option: str, example: str):
-    """The parser of one positive integer for `option` (`example` is shown when the value is refused)."""
-    def parse(text: str) -> int:
-        values = _positive_integers(text, option, example)
-        if len(values) != 1:
-            raise OptionError(f"{option}: {text!r} is not one positive integer; give e.g. {example}")
-        return values[0]
-    return parse
-
-
-parse_passes = positive_integer("--passes", "5")
-
-
-def _positive_number(text: str, option: str, example: str, *, zero: bool = False) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        accepted = "a number >= 0" if zero else "a positive number"
-        raise OptionError(f"{option}: {text!r} is not {accepted}; give e.g. {example}")
-    return value
-
-
-MAX_QPS = 1_000_000  # a level's schedule is drawn up front: beyond this, more than one thread could issue
-
-
-def parse_qps(text: str) -> tuple[float, ...]:
-    rates = []
-    for item in _comma_list(text, "--qps"):
-        rates.append(_positive_number(item, "--qps", "20,100,400"))
-        if rates[-1] > MAX_QPS:
-            raise OptionError(f"--qps: {item!r} is more than {MAX_QPS:,} queries a second; give e.g. 20,100,400")
-    return tuple(sorted(set(rates)))
-
-
-def parse_latency_bound(text: str) -> float:
-    return _positive_number(text, "--latency-bound", "20")
-
-
-def parse_max_delay(text: str) -> float:
-    return _positive_number(text, "--max-delay-ms", "2", zero=True)
-
-
-def parse_duration(text: str) -> float:
-    return _positive_number(text, "--duration", "5")
-
-
-def parse_replicas(text: str) -> tuple[int, ...]:
-    return tuple(sorted(set(_positive_integers(text, "--replicas", "1,2,4"))))
-
-
-def parse_threads(text: str) -> tuple[int, int] | None:
-    """'auto' -> None (the backend's own pools); 'N' -> (N, N); 'INTRA,INTER' -> (INTRA, INTER)."""
-    if text == "auto":
-        return None
-    try:
-        sizes = _positive_integers(text, "--threads", "1 or 2,1")
-    except OptionError:
-        raise OptionError(f"--threads: {text!r} is not auto, N or INTRA,INTER; give e.g. 1 or 2,1") from None
-    if len(sizes) > 2:
-        raise OptionError(f"--threads: {text!r} is not auto, N or INTRA,INTER; give e.g. 1 or 2,1")
-    return (sizes[0], sizes[-1])
-
-
-def parse_results_dir(text: str) -> Path:
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise OptionError(f"--results-dir: {text!r} exists and is not a directory")
-    return path
 
 
 def _sets_help() -> str:
@@ -276,7 +56,7 @@ OPTIONS = (
     Option("--input-range", "LOW,HIGH", None, parse_input_range,
            "for --model-file: integer inputs that do not feed an Embedding get ids drawn from [LOW, HIGH)"),
     Option("--modes", "MODES", ",".join(MODES), choice_list("--modes", MODES),
-           "comma list of infer (compiled forward pass), predict (model.predict), "
+           "comma list of infer (model.predict_on_batch), predict (model.predict), "
            "train (one training step) (default: all three)"),
     Option("--batch-sizes", "SIZES", None, parse_batch_sizes,
            "comma list of positive integers (default: the profile's: quick 1,32,128; full 1,32,128,512; "

@@ -18,7 +18,7 @@ import time
 
 import models
 from bench import ROOT, backends, store
-from bench.options import OptionError
+from bench.parsers import OptionError
 
 
 def bare_median_ms(model_name: str, mode: str, batch_size: int, device_name: str, rounds: int) -> float:

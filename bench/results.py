@@ -26,6 +26,9 @@ MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "sa
 CONFIDENCE = 0.95
 
 
+MIN_IQR_ROUNDS = 4  # fewer rounds give no quartiles worth the name
+
+
 def rounds_needed(fraction: float) -> int:
     """Rounds that support the `fraction` percentile (0.99 for p99): 299 for p99, 29 for p90."""
     return math.ceil(math.log(1 - CONFIDENCE) / math.log(fraction))
@@ -46,6 +49,7 @@ class LatencyStats:
     min_ms: float
     max_ms: float
     stddev_ms: float
+    iqr_ms: float  # the interquartile range: the middle half of the rounds spans this
     p90_ms: float
     p99_ms: float
     p999_ms: float
@@ -60,12 +64,13 @@ class LatencyStats:
         return cls(rounds=int(ms.size), mean_ms=float(ms.mean()), median_ms=float(np.median(ms)),
                    min_ms=float(ms.min()), max_ms=float(ms.max()),
                    stddev_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+                   iqr_ms=float(np.subtract(*np.percentile(ms, [75, 25]))) if ms.size >= MIN_IQR_ROUNDS else math.nan,
                    p90_ms=supported_percentile(ms, 0.90), p99_ms=supported_percentile(ms, 0.99),
                    p999_ms=supported_percentile(ms, 0.999))
 
     @classmethod
     def empty(cls) -> "LatencyStats":
-        return cls(0, *(math.nan,) * 8)
+        return cls(0, *(math.nan,) * 9)
 
 
 @dataclass(kw_only=True)

@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from bench.options import Profile
+from bench.profiles import Profile
 
 # What each mode times, given a compiled model and device-resident x, y.
 # predict_on_batch and train_on_batch run Keras' compiled predict/train function

@@ -1,9 +1,15 @@
 """A user's saved Keras model (`model.save("x.keras")`) benchmarked like a registry entry.
 
-Nothing from the file runs: the archive's config is read as JSON first (a Lambda
-layer, which would carry Python bytecode, is refused by name), then Keras loads
-it in safe mode, which resolves only Keras' own classes and the registered ones
-(this project's, e.g. models.transformer.PositionEmbedding). The inputs of every
+Nothing from the file runs: the archive's config is read as JSON first and refused
+if it could make Keras run anything but its own layers (a Lambda layer, which carries
+Python bytecode; any object or function from a module outside Keras' own and this
+project's registered layers; a call of Keras' own utilities or of its switch to
+unsafe loading; an archive member that would be written outside its folder), then
+Keras loads it in safe mode, which resolves only Keras' own classes and the
+registered ones (this project's, e.g. models.transformer.PositionEmbedding). Safe
+mode alone has let crafted files run code in older Keras (CVE-2025-1550 before 3.9,
+CVE-2025-8747 and CVE-2025-9906 before 3.11, GHSA-hqp4-2352-xf5r before 3.14):
+pyproject asks for 3.14 or newer, and these checks stand in front of it. The inputs of every
 case are synthesized from `model.inputs`; training uses the loss and optimizer
 the file was saved with, else the stated default.
 """
@@ -20,6 +26,12 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_TRAINING = {"loss": "mean_squared_error", "optimizer": "adam"}
+# Modules a config may name: Keras' own, and this project's registered layers (imported by the loader).
+ALLOWED_MODULES = ("keras", "models.transformer")
+# Packages of registered objects ("package>Name") a config may name: this project's (models/transformer.py).
+ALLOWED_PACKAGES = ("keras_bench",)
+# Functions a config may name (losses, activations, metrics given as functions): from these Keras modules only.
+FUNCTION_MODULES = ("activations", "losses", "metrics", "ops")
 
 
 class ModelFileError(ValueError):
@@ -71,6 +83,11 @@ class ModelFile:
             name = lambdas[0].get("config", {}).get("name", "?")
             raise self._error(f"layer {name!r} is a Lambda layer: loading it would run Python code from the file, "
                               "which this harness never does (Keras safe mode); rebuild it from Keras layers")
+        foreign = next(_foreign_code(self._config), None)
+        if foreign:
+            raise self._error(f"its config names {foreign}: loading it could run code from outside Keras' own, "
+                              "which this harness never does; rebuild it from Keras' own layers, losses and "
+                              "optimizers, or save it uncompiled")
 
     def _error(self, what: str) -> ModelFileError:
         return ModelFileError(f"--model-file: {self.path}: {what}")
@@ -78,10 +95,15 @@ class ModelFile:
     def _read_config(self) -> dict:
         try:
             with zipfile.ZipFile(self.path) as archive:
-                return json.loads(archive.read("config.json"))
+                escaping = [name for name in archive.namelist() if _escapes(name)]
+                config = json.loads(archive.read("config.json"))
         except (zipfile.BadZipFile, KeyError, ValueError):
             raise self._error("not a Keras archive (a zip with config.json, as model.save('x.keras') "
                               "writes)") from None
+        if escaping:
+            raise self._error(f"archive member {escaping[0]!r} would be written outside the archive's folder; "
+                              "a file saved by Keras has no such member")
+        return config
 
     def inspect(self) -> None:
         """Loads the model once (safe mode) and works out its inputs, labels and training setup.
@@ -189,6 +211,48 @@ def _layers(config: dict):
     for layer in config.get("layers", []):
         yield layer
         yield from _layers(layer.get("config", {}))
+
+
+def _foreign_code(node, inside=""):
+    """Yields, as text, each thing in a config that could make Keras run code other than its own layers:
+    a module outside ALLOWED_MODULES, a function outside FUNCTION_MODULES, or Keras' unsafe switch."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _foreign_code(item, inside)
+        return
+    if isinstance(node, str):
+        if "unsafe_deserialization" in node or "safe_mode" in node:
+            yield f"{node!r}{inside}"
+        return
+    if not isinstance(node, dict):
+        return
+    module, class_name = node.get("module"), node.get("class_name")
+    where = f" (class {class_name!r})" if class_name else ""
+    if module is not None and not (module == "builtins" and class_name == "function"):  # Keras' own functions,
+        # which it looks up by name in its own modules only (keras.activations, keras.losses, ...)
+        if not isinstance(module, str) or not any(module == m or module.startswith(m + ".") for m in ALLOWED_MODULES):
+            yield f"module {module!r}{where}"
+        elif class_name == "function" and not _keras_function_module(module):
+            yield f"function {node.get('config')!r} of module {module!r}"
+    names = [node.get("registered_name"), node.get("config") if class_name == "function" else None]
+    for registered in names:  # "package>Name": an object registered by code outside Keras
+        if isinstance(registered, str) and ">" in registered and registered.split(">")[0] not in ALLOWED_PACKAGES:
+            yield f"the registered object {registered!r}{where}"
+    for key, value in node.items():
+        if "unsafe_deserialization" in str(key) or "safe_mode" in str(key):
+            yield f"{key!r}"
+        yield from _foreign_code(value, where or inside)
+
+
+def _keras_function_module(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "keras" and any(part in FUNCTION_MODULES for part in parts[1:])
+
+
+def _escapes(name: str) -> bool:
+    """An archive member whose path is absolute or climbs out of the folder it is extracted into."""
+    path = name.replace("\\", "/")
+    return path.startswith("/") or ".." in path.split("/") or (len(path) > 1 and path[1] == ":")
 
 
 def _embedding_consumers(model) -> dict[int, int]:

@@ -22,6 +22,21 @@ from bench import backends  # noqa: E402
 pytest_plugins = ["pytester"]
 REQUIRE_BACKENDS = "KERAS_BENCH_REQUIRE_BACKENDS"
 
+# The tests run on the default backend, and those that need another carry its marker and skip where
+# it is absent: a KERAS_BACKEND naming a backend that is not installed does not stop them (the
+# benchmark sessions they start choose their backend themselves).
+ABSENT_BACKEND = os.environ.get("KERAS_BACKEND")
+if ABSENT_BACKEND in backends.BACKEND_NAMES and not backends.is_installed(ABSENT_BACKEND):
+    del os.environ["KERAS_BACKEND"]
+else:
+    ABSENT_BACKEND = None
+
+
+def pytest_report_header():
+    if ABSENT_BACKEND:
+        return (f"KERAS_BACKEND={ABSENT_BACKEND}: not installed ({backends.INSTALL_HINTS[ABSENT_BACKEND]}); the tests "
+                "run on tensorflow, and those that need it skip")
+
 
 def pytest_runtest_setup(item):
     for marker in item.iter_markers("backend"):

@@ -65,8 +65,10 @@ def write_report(paths: list[str], out: Path) -> Path:
     plots = figures(cases, samples, served)
     tables = [("Server scenario: the highest load within the latency bound", max_qps_table(served))]
     tables = [(caption, table) for caption, table in tables if not table.empty]
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    written = False
     try:
         for name, _, fig in plots:
             fig.savefig(staging / name, dpi=110)
@@ -75,10 +77,17 @@ def write_report(paths: list[str], out: Path) -> Path:
         (staging / "report.md").write_text(_markdown(hosts, tables, plots))
         (staging / "report.html").write_text(_html(hosts, tables, plots, staging))
         # The pages last: until they are in place, out/ holds no report that looks complete.
-        for name in [name for name, _, _ in plots] + ["report.md", "report.html"]:
+        names = [name for name, _, _ in plots] + ["report.md", "report.html"]
+        if (out / "report.html").exists():  # an earlier report's plots that this one does not draw would mislead
+            for stale in set(path.name for path in out.glob("*.png")) - set(names):
+                (out / stale).unlink()
+        for name in names:
             (staging / name).replace(out / name)
+        written = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not written:  # a failed report leaves nothing behind, not even its folder
+            shutil.rmtree(out, ignore_errors=True)
     return out / "report.html"
 
 

@@ -27,6 +27,9 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
     ok = [r for r in results if r.status == "ok" and r.scenario == "batch"]
     served = [r for r in results if r.scenario == "server" and r.status in ("ok", *SERVER_STATUSES)]
     lines = render(_case_table(ok), digits={"samples/s": 1, "first ms": 0}, missing="-").splitlines() if ok else []
+    if ok:
+        lines.append("spread: the middle half of the rounds (IQR) as a % of the median; eff: the share of the "
+                     "device's measured matmul peak")
     if served:
         lines += ([""] if lines else []) + render(_server_table(served), digits=_SERVER_DIGITS, missing="-").splitlines()
         lines += [f"{r.model} {r.device} {r.load}: {r.status}: {r.message}" for r in served if r.message]
@@ -60,10 +63,16 @@ def _case_table(ok: list[CaseResult]) -> pd.DataFrame:
         base = cpu.get((r.model, r.mode, r.batch_size))
         speedup = base.latency.median_ms / r.latency.median_ms if r.device != "cpu" and base else math.nan
         rows.append({"model": r.model, "mode": r.mode, "batch": r.batch_size, "device": r.device,
-                     "median ms": r.latency.median_ms, "samples/s": r.samples_per_s, "p99 ms": r.latency.p99_ms,
+                     "median ms": r.latency.median_ms, "spread": _percent(r.latency.iqr_ms / r.latency.median_ms),
+                     "samples/s": r.samples_per_s, "p99 ms": r.latency.p99_ms, "eff": _percent(r.efficiency),
                      "first ms": r.first_call_ms, "vs cpu": f"{speedup:.2f}x" if speedup == speedup else ""})
     table = pd.DataFrame(rows)
-    return table if (table["vs cpu"] != "").any() else table.drop(columns="vs cpu")
+    empty = [column for column in ("vs cpu", "eff") if (table[column] == "").all()]
+    return table.drop(columns=empty)
+
+
+def _percent(fraction: float) -> str:
+    return "" if not math.isfinite(fraction) else f"{100 * fraction:.1f}%" if fraction < 0.1 else f"{100 * fraction:.0f}%"
 
 
 _SERVER_DIGITS = {"offered qps": 1, "achieved qps": 1, "max qps": 1, "p50 ms": 2, "p99 ms": 2, "mean batch": 2,

@@ -24,10 +24,6 @@ REQUIRED_COLUMNS = (
 TINY = ("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1,4", "--passes=2")
 
 
-
-
-
-
 def run_files(results):
     runs = sorted(p for p in results.glob("*.csv") if not p.name.endswith(".samples.csv"))
     return runs, [p.with_name(p.name[:-4] + ".samples.csv") for p in runs]
@@ -144,14 +140,6 @@ def test_require_gpu_fails_at_start_up_without_a_gpu(run_bench):
     assert [line for line in done.errlines if line.startswith("ERROR")] == [
         "ERROR: --require-gpu: the tensorflow backend sees no GPU"]
     assert "Traceback" not in done.stderr.str()
-    assert not results.exists()
-
-
-def test_benchmark_disable_runs_each_case_once_and_writes_nothing(run_bench):
-    done, results = run_bench("--benchmark-disable", "--models=mnist_cnn", "--modes=infer", "--batch-sizes=1",
-                              "--devices=cpu")
-    assert done.ret == 0, done.outlines
-    done.stdout.fnmatch_lines(["*no results file written*"])
     assert not results.exists()
 
 

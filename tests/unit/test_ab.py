@@ -7,7 +7,7 @@ from _pytest.mark.expression import Expression
 from tests_support import ROOT, run_cli
 
 from bench import ab, checkouts
-from bench.options import OptionError
+from bench.parsers import OptionError
 
 IDS = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-cpu-b128", "mnist_cnn-train-cpu-b1", "imdb_lstm-infer-cpu-b1",
        "imdb_lstm_cudnn-infer-cpu-b1", "mnist_cnn-infer-gpu:0-b1"]

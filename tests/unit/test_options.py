@@ -3,7 +3,9 @@
 import pytest
 
 import models
-from bench.options import PROFILES, HarnessConfig, OptionError
+from bench.options import HarnessConfig
+from bench.parsers import OptionError
+from bench.profiles import PROFILES
 
 BAD_VALUES = [
     ({"models": "mnist_cnn,resnet"}, "--models: unknown model 'resnet'; accepted: a set (tutorial, vision, "
@@ -17,6 +19,7 @@ BAD_VALUES = [
     ({"batch_sizes": "1,0"}, "--batch-sizes: '0' is not a positive integer"),
     ({"batch_sizes": "32,x"}, "--batch-sizes: 'x' is not a positive integer"),
     ({"batch_sizes": "-4"}, "--batch-sizes: '-4' is not a positive integer"),
+    ({"batch_sizes": "\u00b2"}, "--batch-sizes: '\u00b2' is not a positive integer"),  # a digit to str.isdigit
     ({"devices": "tpu"}, "--devices: unknown device 'tpu'; accepted: cpu, gpu (every GPU), gpu:N"),
     ({"devices": "gpu:x"}, "--devices: unknown device 'gpu:x'"),
     ({"profile": "fast"}, "--profile: unknown value 'fast'; accepted: quick, gate, full"),

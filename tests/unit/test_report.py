@@ -15,8 +15,6 @@ CASES = [(model, mode, batch) for model in ("mnist_cnn", "imdb_lstm") for mode i
          for batch in (1, 8, 32)]
 
 
-
-
 @pytest.fixture
 def gpu_run(tmp_path):
     return make_run(tmp_path / "runs", "20260101T000000Z", cases=CASES, gpu_speedup=4.0, flops=2e6)
@@ -133,7 +131,19 @@ def test_a_failure_midway_leaves_no_report_behind(tmp_path, gpu_run, monkeypatch
     monkeypatch.setattr(report, "_html", broken)
     with pytest.raises(OSError, match="disk full"):
         report.write_report([str(gpu_run)], tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # the folder it made is gone too
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(OSError, match="disk full"):
+        report.write_report([str(gpu_run)], tmp_path / "mine")
+    assert list((tmp_path / "mine").iterdir()) == []  # a folder that was there stays, empty as it was
+
+
+def test_a_new_report_leaves_no_plot_of_an_earlier_one(tmp_path, gpu_run):
+    out = tmp_path / "report"
+    assert run_cli(gpu_run, "--out", out)[0] == 0
+    served = make_server_run(tmp_path / "served", "20260101T000000Z", [("cpu", 100.0, 5.0, None, 0.0)])
+    assert run_cli(served, "--out", out)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md", "serving.png"]
 
 
 def test_scaling_plot_from_replica_rows(tmp_path):
