@@ -55,7 +55,7 @@ def set_table_defaults(config) -> None:
 
 def refuse_unusable_flags(config) -> None:
     """Stops the run at start-up, in one line, on a pytest-benchmark flag that cannot apply to it."""
-    if not config.pluginmanager.has_plugin("pytest_benchmark"):
+    if not hasattr(config.option, "benchmark_disable"):  # pytest-benchmark is not loaded (-p no:benchmark)
         return
     defaults = vars(config._parser.parse_known_args([]))  # what an empty command line gives
     for dest, why in REFUSED.items():
