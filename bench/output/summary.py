@@ -67,12 +67,15 @@ def _case_table(ok: list[CaseResult]) -> pd.DataFrame:
                      "samples/s": r.samples_per_s, "p99 ms": r.latency.p99_ms, "eff": _percent(r.efficiency),
                      "first ms": r.first_call_ms, "vs cpu": f"{speedup:.2f}x" if speedup == speedup else ""})
     table = pd.DataFrame(rows)
-    empty = [column for column in ("vs cpu", "eff") if (table[column] == "").all()]
+    empty = [column for column in ("vs cpu", "eff") if table[column].isna().all() or (table[column] == "").all()]
     return table.drop(columns=empty)
 
 
-def _percent(fraction: float) -> str:
-    return "" if not math.isfinite(fraction) else f"{100 * fraction:.1f}%" if fraction < 0.1 else f"{100 * fraction:.0f}%"
+def _percent(fraction: float) -> str | None:
+    """A share as text ("4.2%", "31%"); None (shown as "-") where it was not measured."""
+    if not math.isfinite(fraction):
+        return None
+    return f"{100 * fraction:.1f}%" if fraction < 0.1 else f"{100 * fraction:.0f}%"
 
 
 _SERVER_DIGITS = {"offered qps": 1, "achieved qps": 1, "max qps": 1, "p50 ms": 2, "p99 ms": 2, "mean batch": 2,

@@ -34,8 +34,10 @@ def copy_of_the_project(target):
 
 
 def test_same_code_on_both_sides_alternates_processes_and_raises_no_alarm(tmp_path):
+    """The procedure on real processes; how often the gate raises a false alarm is the simulations' to say
+    (tests/simulation), so this gate is as short as its 3 processes a side allow."""
     head = copy_of_the_project(tmp_path / "head")
-    code, out, err = run_ab(ROOT, head, "--budget", "4", "--out", tmp_path / "gate", "--", *TINY)
+    code, out, err = run_ab(ROOT, head, "--budget", "2", "--out", tmp_path / "gate", "--", *TINY)
     assert code == 0, out + err
     runs = {side: [p for p in (tmp_path / "gate" / side).glob("*.csv") if not p.name.endswith(".samples.csv")]
             for side in ("base", "head")}
@@ -44,7 +46,7 @@ def test_same_code_on_both_sides_alternates_processes_and_raises_no_alarm(tmp_pa
     assert order[:4] == ["base", "head", "head", "base"]
     cases = pd.read_csv(tmp_path / "gate" / "cases.csv")
     assert cases[["model", "mode", "batch_size"]].values.tolist() == [["mnist_cnn", "infer", 32]]
-    assert cases["verdict"].iloc[0] in ("unchanged", "inconclusive") and cases["n_base"].iloc[0] >= 3
+    assert cases["verdict"].iloc[0] != "slower" and cases["n_base"].iloc[0] >= 3
     assert pd.read_csv(tmp_path / "gate" / "models.csv")["model"].tolist() == ["mnist_cnn", "(all models)"]
 
 

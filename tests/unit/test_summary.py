@@ -1,5 +1,6 @@
 """The end-of-run summary's server table: one row per level, the generator's mark, the search's answer."""
 
+import numpy as np
 from tests_support import server_result
 
 from bench.output.summary import summary_lines
@@ -21,3 +22,19 @@ def test_server_rows_get_their_own_table_with_marks_and_messages():
     assert lines[6].startswith("mnist_cnn cpu p99<=20 ms: ok: p99 within 20 ms on 400 queries; probes (qps): 350 within")
     assert lines[7].startswith("mnist_cnn gpu:0 p99<=20 ms: over_bound: no load met p99 <= 20 ms")
     assert "skipped (1 case): gpu:1 not present" in lines
+
+
+def batch_row(device, rounds_ms, *, peak=None):
+    row = CaseResult(device=device, model="mnist_cnn", mode="infer", batch_size=1, precision="float32", status="ok",
+                     flops_per_sample=1e6).with_latency([ms / 1e3 for ms in rounds_ms])
+    return row.with_peak(peak) if peak else row
+
+
+def test_each_figure_says_how_far_to_trust_it_and_what_share_of_the_peak_it_reached():
+    steady, noisy = [10.0] * 41, list(np.linspace(5.0, 15.0, 41))  # IQRs: 0, and 7.5 to 12.5 ms around 10
+    lines = summary_lines([batch_row("cpu", steady, peak=1.0), batch_row("gpu:0", noisy)])
+    header = lines[0].replace(" ms", "_ms").split()
+    cells = [dict(zip(header, line.split())) for line in lines[1:3]]
+    assert [row["spread"] for row in cells] == ["0.0%", "50%"]
+    assert [row["eff"] for row in cells] == ["10%", "-"]  # 1 MFLOP in 10 ms: 0.1 of a 1 GFLOP/s peak; no peak
+    assert lines[3].startswith("spread: the middle half of the rounds (IQR) as a % of the median")
