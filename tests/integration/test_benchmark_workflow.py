@@ -4,6 +4,7 @@ against a run made slower by a stand-in model, and a JSON that github-action-ben
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -58,24 +59,27 @@ def pytest_benchmark_command(storage, *args) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def saved_runs(tmp_path_factory):
     """Two default-profile sessions of one stand-in model, each autosaved into one storage, the first
-    with --benchmark-json too; and a third of a wider stand-in under the same name, compared with the
-    first and failing on its median."""
+    with --benchmark-json too, the second with a plugin that fails at the session's end; and a third of a
+    wider stand-in under the same name, compared with the first and failing on its median."""
     tmp = tmp_path_factory.mktemp("workflow")
     storage, fast, slow = tmp / "storage", tmp / "fast" / "net.keras", tmp / "slow" / "net.keras"
     fast.parent.mkdir()
     slow.parent.mkdir()
     stand_in(fast, 4)
     stand_in(slow, 128)  # 360 times the multiply-adds (160 M a sample): slower however the machine wanders
+    (tmp / "failing_plugin.py").write_text("def pytest_sessionfinish():\n    raise RuntimeError('a later plugin failed')\n")
     sessions = []
     for name, model, extra in (
             ("first", fast, (f"--benchmark-json={tmp / 'out.json'}",)),
             ("second", fast, ("--benchmark-compare", "--benchmark-columns=min,max,ops", "--benchmark-sort=name",
-                              "--benchmark-group-by=func", "--benchmark-name=long")),
+                              "--benchmark-group-by=func", "--benchmark-name=long", "-p", "failing_plugin")),
             ("slower", slow, ("--benchmark-compare=0001", "--benchmark-compare-fail=median:5%"))):
         results = tmp / name
         command = bench_command(results, f"--model-file={model}", *CASES, "--benchmark-autosave",
                                 f"--benchmark-storage=file://{storage}", *extra)
-        sessions.append((subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600), results))
+        env = {**os.environ, "PYTHONPATH": f"{tmp}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        sessions.append((subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env),
+                         results))
     return tmp, storage, sessions
 
 
@@ -101,9 +105,14 @@ def test_json_and_autosave_keep_the_run_and_every_round(saved_runs):
     assert len(json.loads(saved.read_text())["benchmarks"]) == 4
 
 
+def test_a_plugin_failing_at_session_finish_loses_nothing(saved_runs):
+    _, _, (_, (done, results), _) = saved_runs
+    assert done.returncode != 0 and "a later plugin failed" in done.stdout + done.stderr
+    assert len(run_file(results)) == 4 and "results: " in done.stdout, done.stdout + done.stderr
+
+
 def test_pytest_benchmarks_compare_and_list_read_the_saved_runs(saved_runs):
     tmp, storage, sessions = saved_runs
-    assert sessions[1][0].returncode == 0, sessions[1][0].stdout + sessions[1][0].stderr
     assert "Comparing against benchmarks from" in sessions[1][0].stdout + sessions[1][0].stderr
     listed = pytest_benchmark_command(storage, "list")
     assert listed.returncode == 0, listed.stdout + listed.stderr
@@ -122,20 +131,12 @@ def test_compare_fail_fails_the_slower_run_and_keeps_it(saved_runs):
     assert len(run_file(results)) == 4 and "results: " in done.stdout
 
 
-def test_a_plugin_failing_at_session_finish_loses_nothing(pytester, tmp_path):
-    pytester.makepyfile(failing_plugin="def pytest_sessionfinish():\n    raise RuntimeError('a later plugin failed')\n")
+def test_benchmark_disable_runs_each_case_once_and_writes_nothing(pytester, tmp_path):
+    """In this process (a smoke run times nothing): the GPU cases skip here, and a smoke run writes no row of them."""
     results = tmp_path / "results"
-    done = pytester.run(*bench_command(results, "--models=mnist_cnn", "--modes=infer", "--batch-sizes=1",
-                                       "--devices=cpu", "--profile=gate", "--passes=2", "-p", "failing_plugin"),
-                        timeout=600)
-    output = done.stdout.str() + done.stderr.str()
-    assert done.ret != 0 and "a later plugin failed" in output
-    assert len(run_file(results)) == 1 and "results: " in done.stdout.str(), output
-
-
-def test_benchmark_disable_runs_each_case_once_and_writes_nothing(run_bench):
-    done, results = run_bench("--benchmark-disable", "--models=mnist_cnn", "--modes=infer", "--batch-sizes=1",
-                              "--devices=cpu,gpu")  # the GPU cases skip here: a smoke run writes no row of them
+    done = pytester.runpytest_inprocess(str(ROOT / "bench"), "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+                                        f"--results-dir={results}", "--benchmark-disable", "--models=mnist_cnn",
+                                        "--modes=infer", "--batch-sizes=1", "--devices=cpu,gpu")
     assert done.ret == 0, done.outlines
     done.stdout.fnmatch_lines(["*no results file written*"])
     assert not results.exists()

@@ -2,10 +2,13 @@
 
 import os
 import re
+import shutil
 import subprocess
-import sys
 import textwrap
 
+# Keras (with TensorFlow) is imported at collection, before pytester snapshots sys.modules for the in-process
+# collections below (see test_model_file_sessions.py for why).
+import keras  # noqa: F401
 import pandas as pd
 import pytest
 from tests_support import ROOT, bench_command
@@ -33,7 +36,8 @@ def run_files(results):
 def tiny_run(tmp_path_factory):
     """One small real session, shared by the tests that read its files."""
     results = tmp_path_factory.mktemp("results")
-    done = subprocess.run(bench_command(results, *TINY), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(bench_command(results, *TINY, "--report"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
     return done, results
 
 
@@ -97,15 +101,28 @@ def test_a_p99_only_where_the_rounds_support_it_and_always_at_batch_1_inference(
     assert "p99 -: fewer than 299 rounds, too few to support a p99" in summary
 
 
-def test_precision_and_tf32_are_applied_and_recorded(run_bench):
-    done, results = run_bench("--models=mnist_cnn", "--modes=train", "--batch-sizes=2", "--devices=cpu",
-                              "--precision=mixed_bfloat16", "--tf32=off")
+def test_a_second_run_lands_beside_the_first_with_its_precision_and_tf32(tiny_run, run_bench, tmp_path):
+    results = tmp_path / "both"
+    shutil.copytree(tiny_run[1], results)
+    (first,), _ = run_files(results)
+    before = first.read_bytes()
+    done, _ = run_bench("--models=mnist_cnn", "--modes=train", "--batch-sizes=2", "--devices=cpu",
+                        "--precision=mixed_bfloat16", "--tf32=off", results=results)
     assert done.ret == 0, done.outlines
-    (run_path,), _ = run_files(results)
-    row = pd.read_csv(run_path).iloc[0]
+    runs, samples = run_files(results)
+    assert len(runs) == 2 and all(p.exists() for p in samples)
+    assert first.read_bytes() == before and not list(results.glob(".*tmp"))
+    row = pd.read_csv(next(run for run in runs if run != first)).iloc[0]
     assert (row["status"], row["precision"]) == ("ok", "mixed_bfloat16")
     assert pd.isna(row["tf32"])  # TensorFloat-32 is a GPU's: a CPU row claims nothing
     assert pd.isna(row["energy_j"])  # no GPU, no NVML figure
+
+
+def test_the_session_writes_its_report_when_asked(tiny_run):
+    done, results = tiny_run
+    (page,) = results.glob("*-report/report.html")
+    assert f"report: {page}" in done.stdout
+    assert {p.name for p in page.parent.iterdir()} >= {"report.md", "throughput_infer.png", "efficiency.png"}
 
 
 def test_gpu_cases_show_as_skipped_with_the_reason(tiny_run):
@@ -120,19 +137,6 @@ def test_gpu_cases_show_as_skipped_with_the_reason(tiny_run):
     assert "GPU:" not in done.stdout and "NVIDIA" not in done.stdout
     run = pd.read_csv(run_path, keep_default_na=False)
     assert set(run["nvidia_gpus"]) == {""} and set(run["nvidia_driver"]) == {""}
-
-
-def test_second_run_never_overwrites_the_first(tiny_run, run_bench):
-    _, results = tiny_run
-    (first,), _ = run_files(results)
-    before = first.read_bytes()
-    done, _ = run_bench("--models=mnist_separable_cnn", "--modes=infer", "--batch-sizes=2", "--devices=cpu",
-                        results=results)
-    assert done.ret == 0, done.outlines
-    runs, samples = run_files(results)
-    assert len(runs) == 2 and all(p.exists() for p in samples)
-    assert first.read_bytes() == before
-    assert not list(results.glob(".*tmp"))
 
 
 def test_require_gpu_fails_at_start_up_without_a_gpu(run_bench):
@@ -172,24 +176,36 @@ def injected(pytester, monkeypatch, tmp_path):
     return run
 
 
-def test_a_run_that_cannot_be_written_at_the_end_lands_in_the_fallback(injected, tmp_path):
+def test_a_case_failing_in_a_later_pass_keeps_no_figures_and_a_full_disk_sends_the_run_to_the_fallback(injected,
+                                                                                                        tmp_path):
     done, results = injected("""
-        real = bench.store.writer._write_new
+        real = bench.runner.CaseRunner.timed_pass
+        def fail_train_in_pass_2(self, state, pass_number, benchmark):
+            if pass_number == 2 and state.result.mode == "train":
+                raise RuntimeError("injected failure")
+            real(self, state, pass_number, benchmark)
+        bench.runner.CaseRunner.timed_pass = fail_train_in_pass_2
+        write = bench.store.writer._write_new
         def disk_full(path, frame):
             if "results" in path.parts:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            real(path, frame)
+            write(path, frame)
         bench.store.writer._write_new = disk_full
-    """, "--models=mnist_cnn", "--modes=infer", "--batch-sizes=1", "--devices=cpu", "--passes=1")
-    assert done.ret == 0, done.outlines
+    """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
+    assert done.ret == 1  # the failed case is a failed test
     assert "Traceback" not in done.stdout.str() + done.stderr.str()
     fallback = tmp_path / "tmp" / "keras-bench-results"
-    (run_path,), _ = run_files(fallback)
-    assert pd.read_csv(run_path)["status"].tolist() == ["ok"]
+    (run_path,), (samples_path,) = run_files(fallback)
     (line,) = [line for line in done.outlines if line.startswith("results: ")]
     assert line.startswith(f"results: {run_path}  (samples: ") and line.endswith(
         f", in the fallback directory: could not write to {results}: No space left on device")
     assert not list(results.glob("*.csv"))
+    run = pd.read_csv(run_path).set_index("mode")
+    assert run.loc["train", "status"] == "error" and run.loc["train", "message"] == "RuntimeError: injected failure"
+    for column in ("median_ms", "p99_ms", "samples_per_s", "gflops_per_s", "energy_j", "samples_per_j"):
+        assert pd.isna(run.loc["train", column]), column
+    assert run.loc["infer", "status"] == "ok" and run.loc["infer", "samples_per_s"] > 0
+    assert set(pd.read_csv(samples_path)["mode"]) == {"infer"}
 
 
 def test_ctrl_c_writes_the_cases_that_finished_at_once(injected, tmp_path):
@@ -217,23 +233,6 @@ def test_ctrl_c_writes_the_cases_that_finished_at_once(injected, tmp_path):
     assert asked.read_text() == "False"
 
 
-def test_a_case_failing_in_a_later_pass_keeps_no_figures(injected):
-    done, results = injected("""
-        real = bench.runner.CaseRunner.timed_pass
-        def fail_train_in_pass_2(self, state, pass_number, benchmark):
-            if pass_number == 2 and state.result.mode == "train":
-                raise RuntimeError("injected failure")
-            real(self, state, pass_number, benchmark)
-        bench.runner.CaseRunner.timed_pass = fail_train_in_pass_2
-    """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
-    assert done.ret == 1  # the failed case is a failed test
-    (run_path,), (samples_path,) = run_files(results)
-    run = pd.read_csv(run_path).set_index("mode")
-    assert run.loc["train", "status"] == "error" and run.loc["train", "message"] == "RuntimeError: injected failure"
-    for column in ("median_ms", "p99_ms", "samples_per_s", "gflops_per_s", "energy_j", "samples_per_j"):
-        assert pd.isna(run.loc["train", column]), column
-    assert run.loc["infer", "status"] == "ok" and run.loc["infer", "samples_per_s"] > 0
-    assert set(pd.read_csv(samples_path)["mode"]) == {"infer"}
 
 
 def test_cli_reports_a_bad_option_in_one_line_before_building_anything(run_bench):
@@ -274,15 +273,13 @@ def test_the_rows_of_pytest_benchmark_hold_every_pass(tiny_run):
             assert int(line.split()[-1]) == rounds[(mode, int(batch[1:]))], line
 
 
-def collected(*args, suite=ROOT / "bench"):
-    command = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
-               "--collect-only", *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return [line for line in done.stdout.splitlines() if "::" in line]
+def test_a_suite_can_be_run_alone_with_stable_case_ids(pytester):
+    def collected(*args, suite=ROOT / "bench"):  # in this process: collection times nothing, and Keras is loaded
+        done = pytester.runpytest_inprocess(str(suite), "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+                                            "--collect-only", *args)
+        assert done.ret == 0, done.outlines
+        return [line for line in done.outlines if "::" in line]
 
-
-def test_a_suite_can_be_run_alone_with_stable_case_ids():
     args = ("--models=mnist_cnn", "--batch-sizes=1", "--devices=cpu", "--passes=2")
     assert collected(*args)[:1] == ["bench/test_inference.py::test_model[mnist_cnn-infer-cpu-b1]"]
     training = collected(*args, suite=ROOT / "bench" / "test_training.py")

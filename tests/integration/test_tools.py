@@ -1,5 +1,5 @@
 """The tools on real sessions and the committed reference runs: the overhead check of an absent device,
-the report a session writes, the report of results/reference/."""
+the report of results/reference/, the tests under a KERAS_BACKEND that is not installed."""
 
 import sys
 
@@ -17,15 +17,6 @@ def test_a_device_that_is_not_there(monkeypatch):
                            "the tensorflow backend sees no GPU")
 
 
-def test_benchmark_session_with_report(run_bench):
-    done, results = run_bench("--models=mnist_cnn", "--modes=infer", "--batch-sizes=1", "--devices=cpu",
-                              "--report")
-    assert done.ret == 0, done.outlines
-    (page,) = results.glob("*-report/report.html")
-    done.stdout.fnmatch_lines([f"report: {page}"])
-    assert {p.name for p in page.parent.iterdir()} >= {"report.md", "throughput_infer.png", "efficiency.png"}
-
-
 def test_the_committed_reference_runs_make_a_report_with_the_gpu_speedups(tmp_path):
     """Version-1 files (no schema_version, passes or calibration) are migrated on read."""
     code, out, err = run_cli("report", ROOT / "results" / "reference" / "h100", "--out", tmp_path / "report")
@@ -35,14 +26,14 @@ def test_the_committed_reference_runs_make_a_report_with_the_gpu_speedups(tmp_pa
     assert "gpu:0 (NVIDIA H100 80GB HBM3) over cpu, jax, infer" in (tmp_path / "report" / "report.md").read_text()
 
 
-def test_the_tests_run_when_keras_backend_names_an_absent_backend(pytester):
+def test_the_tests_run_when_keras_backend_names_an_absent_backend(pytester, monkeypatch):
     """The tests' own conftest drops such a KERAS_BACKEND (the tests that need that backend skip)."""
     from bench import backends
 
     absent = next((name for name in backends.BACKEND_NAMES if not backends.is_installed(name)), None)
     if absent is None:
         pytest.skip("every Keras backend is installed here: none is absent")
-    pytester.monkeypatch.setenv("KERAS_BACKEND", absent)
+    monkeypatch.setenv("KERAS_BACKEND", absent)
     done = pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
                         str(ROOT / "tests" / "unit" / "test_docs.py"), timeout=300)
     assert done.ret == 0, done.outlines

@@ -77,3 +77,22 @@ def test_case_id_is_the_pytest_id():
 
     row = {"model": "imdb_gru", "mode": "train", "device": "gpu:1", "batch_size": np.int64(32)}
     assert ab.case_id(row) == Case("imdb_gru", "train", "gpu:1", 32).id
+
+
+def test_the_gate_alternates_the_sides_and_looks_only_after_three_processes_a_side():
+    from noise_model import CASES, SimulatedMachine  # the recipe's matrix on a simulated machine
+
+    machine, launched, looks = SimulatedMachine(np.random.default_rng(0)), [], []
+
+    def launch(side, ids, number, limit_s):
+        launched.append(side)
+        return machine(side, ids, number, limit_s)
+
+    ids = {ab.case_id({"model": m, "mode": mode, "device": "cpu", "batch_size": b}) for m, mode, b in CASES}
+    sides = {name: checkouts.Side(name, name, ROOT, cases=set(ids)) for name in ("base", "head")}
+    gate = ab.Gate(sides, launch, budget_s=15 * 60, threshold=0.10, alpha=0.01, clock=machine.clock,
+                   say=lambda line: looks.append(len(launched)) if line.startswith(("undecided", "every")) else None)
+    gate.run()
+    assert launched[:8] == ["base", "head", "head", "base"] * 2
+    assert looks and looks[0] == 6  # the first look after three processes a side, then one after each pair
+    assert all(later - earlier == 2 for earlier, later in zip(looks, looks[1:]))
