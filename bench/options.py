@@ -19,6 +19,7 @@ from bench.parsers import (OptionError, choice_list, parse_batch_sizes, parse_de
                            positive_integer)
 from bench.profiles import PROFILES, Profile
 from bench.serving.arrivals import GENERATORS
+from bench.serving.levels import LEVEL_CAP, floor_qps
 from models.files import ModelFile, ModelFileError
 
 MODES = ("infer", "predict", "train")
@@ -109,6 +110,9 @@ OPTIONS = (
     Option("--load-generator", "KIND", "thread", parse_one("--load-generator", tuple(GENERATORS)),
            "server scenario: issue the arrivals from a thread of this process or from a process of their own "
            "(docs/measurements.md compares their lateness) (default: thread)"),
+    Option("--inputs-on-device", None, False, bool,
+           "server scenario: place each batch's input on the device before the levels, instead of copying each "
+           "query's input from host memory in its latency (the default, as a real request arrives)"),
     Option("--report", None, False, bool,
            "after the run, write its report (plots, report.html) into <results-dir>/<run_id>-report/"),
 )
@@ -192,9 +196,11 @@ class Serving:
     duration_s: float
     min_queries: int
     load_generator: str
+    inputs_on_device: bool = False
 
 
-SERVER_OPTIONS = ("qps", "latency_bound", "max_batch", "max_delay_ms", "duration", "load_generator")
+SERVER_OPTIONS = ("qps", "latency_bound", "max_batch", "max_delay_ms", "duration", "load_generator",
+                  "inputs_on_device")
 
 
 def _serving(parsed: dict, given: dict, profile: Profile) -> Serving | None:
@@ -215,10 +221,18 @@ def _serving(parsed: dict, given: dict, profile: Profile) -> Serving | None:
     if not parsed["qps"] and parsed["latency_bound"] is None:
         raise OptionError("--scenario server: give the load, --qps LIST (e.g. 20,100,400) and/or "
                           "--latency-bound MS (e.g. 20)")
+    duration = parsed["duration"] or profile.serve_s
+    floor = floor_qps(duration, profile.serve_queries)
+    slow = [qps for qps in parsed["qps"] or () if qps < floor]
+    if slow:
+        raise OptionError(f"--qps: a level at {slow[0]:g} queries a second would take "
+                          f"{profile.serve_queries / slow[0]:.0f} s to gather the {profile.serve_queries} queries "
+                          f"its p99 needs, over its cap of {LEVEL_CAP} x --duration ({LEVEL_CAP * duration:g} s); "
+                          f"give at least {floor:.3g} or a longer --duration")
     return Serving(qps=parsed["qps"] or (), latency_bound_ms=parsed["latency_bound"],
                    max_batch=parsed["max_batch"], max_delay_ms=parsed["max_delay_ms"],
-                   duration_s=parsed["duration"] or profile.serve_s, min_queries=profile.serve_queries,
-                   load_generator=parsed["load_generator"])
+                   duration_s=duration, min_queries=profile.serve_queries,
+                   load_generator=parsed["load_generator"], inputs_on_device=bool(parsed["inputs_on_device"]))
 
 
 def _model_files(paths: tuple[str, ...], input_range: tuple[int, int] | None) -> tuple[ModelFile, ...]:

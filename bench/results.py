@@ -17,7 +17,7 @@ SERVER_STATUSES = ("overloaded", "over_bound")
 STATUSES = ("ok", "skipped", "error", "oom", *SERVER_STATUSES)
 # The figures derived from a case's timed rounds: a case that failed has none of them.
 MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "samples_per_j", "scaling_efficiency",
-                  "achieved_qps", "mean_batch", "generator_late_p99_ms", "max_qps_at_bound")
+                  "achieved_qps", "mean_batch", "generator_late_p99_ms", "max_qps_at_bound", "confirm_p99_ms")
 # A percentile is reported only when the rounds can bound it. With n rounds, the
 # chance that the slowest one lies above the true p-th percentile is 1 - p**n;
 # asking for 95% gives n >= ln(0.05) / ln(p) (Wilks' rule for order statistics):
@@ -118,7 +118,9 @@ class CaseResult:
     generator_late_p99_ms: float = math.nan  # the load generator's lateness: issued minus scheduled
     generator_late: bool = False  # the lateness is large enough to be in the tail (bench/serving/figures.py)
     latency_bound_ms: float = math.nan  # a search's bound on the p99
-    max_qps_at_bound: float = math.nan  # a search's answer: the highest offered rate that met the bound
+    max_qps_at_bound: float = math.nan  # a search's answer: the highest offered rate that met the bound (twice)
+    confirm_p99_ms: float = math.nan  # the p99 of the answer's second draw
+    inputs: str = ""  # server rows: where a query's input waits, "host" (copied in its latency) or "device"
 
     def __post_init__(self):
         self.per_replica_batch = self.per_replica_batch or self.batch_size // self.replicas

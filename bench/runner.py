@@ -186,18 +186,23 @@ class CaseRunner:
             if benchmark.disabled:  # a smoke run: nothing to time or record
                 return
             figures, search = measure_load(level_runner(endpoint.serve, serving), case.load,
-                                           capacity_qps=endpoint.capacity_qps)
+                                           capacity_qps=endpoint.capacity_qps, unloaded_ms=endpoint.unloaded_ms,
+                                           serving=serving)
         fill_row(result, figures, search, max_delay_ms=serving.max_delay_ms)
+        result.inputs = "device" if serving.inputs_on_device else "host"
         self.results.append(result)
-        self._served.append((result, [(1, ms / 1e3) for ms in figures.latencies_ms]))
-        self._served_entries.append((result, _table_row_of_queries(benchmark, figures.latencies_ms / 1e3)))
+        seconds = figures.latencies_ms / 1e3 if figures is not None else []
+        self._served.append((result, [(1, second) for second in seconds]))
+        if figures is not None:
+            self._served_entries.append((result, _table_row_of_queries(benchmark, seconds)))
 
     def _endpoint(self, model, case: Case, device: Device, *, smoke_only: bool):
         """The model's warm endpoint; a largest batch the device cannot hold stops the session, as a bad option does."""
         from bench.serving.endpoint import Endpoint
 
         try:
-            endpoint = Endpoint(model, self.config.spec(case.model), self.backend, device, case.batch_size)
+            endpoint = Endpoint(model, self.config.spec(case.model), self.backend, device, case.batch_size,
+                                inputs_on_device=self.config.serving.inputs_on_device)
             endpoint.warm_up(self.config.profile, smoke_only=smoke_only)
             return endpoint
         except Exception as error:

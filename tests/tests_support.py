@@ -86,7 +86,8 @@ def server_result(device, qps, p99_ms, bound_ms=None, late_s=0.0) -> tuple[CaseR
     latencies = np.r_[np.full(392, 0.002), np.full(8, p99_ms / 1e3)]
     figures = level_figures(level_record(latencies, rate=qps, issued_late_s=late_s), qps)
     load = Load(bound_ms=bound_ms) if bound_ms else Load(qps=qps)
-    search = Search(bound_ms, [figures], figures if figures.meets_bound(bound_ms) else None) if bound_ms else None
+    within = figures if bound_ms and figures.meets_bound(bound_ms) else None
+    search = Search(bound_ms, [figures], within, within) if bound_ms else None
     result = CaseResult(device=device, device_name="Fake", model="mnist_cnn", mode="infer", scenario="server",
                         load=load.label, batch_size=8, precision="float32", jit_compile="off", status="ok",
                         flops_per_sample=1e6, peak_gflops=100.0)

@@ -62,6 +62,11 @@ class Generator(abc.ABC):
 
     def __init__(self):
         self.exhausted = False  # every query was issued and received
+        self._issued = np.zeros(0)  # when each query was issued (NaN: not yet), set by start()
+
+    def issued_at(self, index: int) -> float:
+        """When query `index`, already received, was issued: when it joined the queue."""
+        return float(self._issued[index])
 
     @abc.abstractmethod
     def start(self, offsets: np.ndarray) -> float:

@@ -1,9 +1,10 @@
 """The server loop: queries wait in a queue; the batcher gathers them into batches and runs each on the model.
 
 A batch closes when it holds `max_batch` queries or when its oldest query has waited
-`max_delay_s` in the queue (Triton's max_queue_delay, TF Serving's batch_timeout);
-with a delay of 0 it takes whatever is queued when the model is free, and
-`max_batch` 1 serves queries one at a time.
+`max_delay_s` since it arrived, i.e. since the generator issued it into the queue
+(Triton's max_queue_delay, TF Serving's batch_timeout): time it queued while an
+earlier batch ran counts. With a delay of 0 it takes whatever is queued when the
+model is free, and `max_batch` 1 serves queries one at a time.
 """
 
 from __future__ import annotations
@@ -29,12 +30,18 @@ class LevelRecord:
     batch_sizes: np.ndarray  # the size of every batch the batcher formed, in order
     origin: float  # the clock time of offset 0
     stopped: float  # when the level ended: its last completion, or the drain limit
+    ended_early: bool = False  # `give_up` ended it: more queries were over the bound than it could pass with
 
 
 def serve_level(serve: Callable[[int], object], offsets: np.ndarray, *, generator: Generator, max_batch: int,
-                max_delay_s: float, drain_s: float) -> LevelRecord:
+                max_delay_s: float, drain_s: float, bound_s: float | None = None,
+                give_up: Callable[[int], bool] | None = None) -> LevelRecord:
     """Issues the arrivals `offsets` through `generator` and serves them with `serve(k)`, which runs
     one batch of k queries and returns when its results are on the host.
+
+    With `bound_s` and `give_up`, the level ends as soon as `give_up(over)` says that the `over`
+    queries so far whose latency exceeded `bound_s` are more than it can pass with: the rest of it
+    could not change its verdict (a search's probe), and would only cost time.
 
     Queries still queued `drain_s` after the last arrival are left unfinished (an overloaded level
     would otherwise take as long to drain as its backlog). Python's garbage collector is held off
@@ -46,17 +53,17 @@ def serve_level(serve: Callable[[int], object], offsets: np.ndarray, *, generato
     gc.disable()
     origin = generator.start(offsets)
     completed = np.full(len(offsets), np.nan)
-    queued: deque[tuple[int, float]] = deque()  # (query, when the batcher received it)
+    queued: deque[tuple[int, float]] = deque()  # (query, when it arrived: the generator issued it)
     batch_sizes = []
     stop_at = origin + offsets[-1] + drain_s
+    scheduled = origin + offsets
+    over, ended_early = 0, False
 
     def take_in(timeout: float) -> None:
-        indexes = generator.receive(timeout)
-        now = time.perf_counter()
-        queued.extend((index, now) for index in indexes)
+        queued.extend((index, generator.issued_at(index)) for index in generator.receive(timeout))
 
     try:
-        while (queued or not generator.exhausted) and time.perf_counter() < stop_at:
+        while (queued or not generator.exhausted) and time.perf_counter() < stop_at and not ended_early:
             if not queued:
                 take_in(stop_at - time.perf_counter())
                 continue
@@ -68,10 +75,15 @@ def serve_level(serve: Callable[[int], object], offsets: np.ndarray, *, generato
             serve(len(batch))
             completed[batch] = time.perf_counter()
             batch_sizes.append(len(batch))
+            if give_up is not None:
+                over += int(np.count_nonzero(completed[batch] - scheduled[batch] > bound_s))
+                ended_early = give_up(over)
     finally:
+        # The level's end is read before the generator is stopped (a process generator may take seconds).
+        stopped = np.nanmax(completed) if not queued and generator.exhausted else time.perf_counter()
         issued = generator.finish()
         if collecting:
             gc.enable()
-    stopped = np.nanmax(completed) if not queued and generator.exhausted else time.perf_counter()
-    return LevelRecord(scheduled=origin + offsets, issued=issued, completed=completed,
-                       batch_sizes=np.asarray(batch_sizes, dtype=int), origin=origin, stopped=float(stopped))
+    return LevelRecord(scheduled=scheduled, issued=issued, completed=completed,
+                       batch_sizes=np.asarray(batch_sizes, dtype=int), origin=origin, stopped=float(stopped),
+                       ended_early=ended_early)

@@ -7,7 +7,11 @@ time it queued counts. Percentiles follow the harness's rule (bench.results.roun
 Overloaded: the server did not keep up. Its completions fell behind the arrivals by more
 than OVERLOAD_SHORTFALL (achieved rate below 95% of the offered), or queries were still
 queued when the level's drain time ran out (their latencies are then counted up to that
-moment: lower bounds, so the percentiles are not flattered).
+moment: lower bounds, so the percentiles are not flattered). The achieved rate counts the
+completions in the arrivals' window shifted by the median latency: a server that keeps up
+completes queries as they arrive, one median latency later, whatever that latency is
+(counting from the level's start would put the last query's latency into the rate, and
+call a slow but steady server overloaded); one that falls behind completes fewer there.
 
 Generator late (a mark beside the status): the load generator issued queries behind schedule
 by enough to change what was measured. A late issue delays the query's entry into the queue: its latency, counted
@@ -70,20 +74,45 @@ def meets_bound(latencies_ms: np.ndarray, bound_ms: float, *, percentile: float 
     return within > 0 and special.betainc(within, over + 1, percentile) <= 1 - CONFIDENCE
 
 
+def most_over_bound(queries: int, *, percentile: float = BOUND_PERCENTILE) -> int:
+    """The most queries of `queries` that may exceed the bound for the level to meet it (-1: none can)."""
+    over = -1
+    while over + 1 < queries and special.betainc(queries - over - 1, over + 2, percentile) <= 1 - CONFIDENCE:
+        over += 1
+    return over
+
+
+def achieved_qps(record: LevelRecord) -> float:
+    """Completions a second in the arrivals' window shifted by the median latency (see above)."""
+    finished = ~np.isnan(record.completed)
+    window = record.scheduled[-1] - record.scheduled[0]
+    if not finished.any():
+        return 0.0
+    if window <= 0:
+        return np.count_nonzero(finished) / (record.stopped - record.origin)
+    shift = float(np.median(record.completed[finished] - record.scheduled[finished]))
+    done = record.completed[finished]
+    inside = np.count_nonzero((done >= record.scheduled[0] + shift) & (done <= record.scheduled[-1] + shift))
+    return max(inside - 1, 0) / window
+
+
 def level_figures(record: LevelRecord, offered_qps: float) -> LevelFigures:
     """The figures of a level served at `offered_qps`, and its status by the rules above."""
     queries = len(record.scheduled)
     unfinished = int(np.isnan(record.completed).sum())
     finished_at = np.where(np.isnan(record.completed), record.stopped, record.completed)
     latencies_ms = (finished_at - record.scheduled) * 1e3
-    achieved = (queries - unfinished) / (record.stopped - record.origin)
+    achieved = achieved_qps(record)
     lateness_ms = (record.issued - record.scheduled)[~np.isnan(record.issued)] * 1e3
     late_p99 = float(np.percentile(lateness_ms, 99)) if lateness_ms.size else math.nan
     latency = LatencyStats.from_seconds(latencies_ms / 1e3)
     mean_batch = float(record.batch_sizes.mean()) if record.batch_sizes.size else math.nan
     notes = []
     status = "ok"
-    if unfinished or achieved < (1 - OVERLOAD_SHORTFALL) * offered_qps:
+    if record.ended_early:  # a probe cut short: its unfinished queries say nothing of overload
+        notes.append(f"ended early: {unfinished} of {queries} queries not served, as more were over the bound "
+                     "than it could pass with")
+    elif unfinished or achieved < (1 - OVERLOAD_SHORTFALL) * offered_qps:
         status = "overloaded"
         notes.append(f"served {achieved:.4g} of {offered_qps:.4g} queries/s offered")
         if unfinished:

@@ -1,11 +1,18 @@
-"""The highest offered load whose p99 latency stays within a bound: a bisection over QPS.
+"""The highest offered load whose p99 latency stays within a bound: a bisection over QPS, confirmed.
 
 As perf_analyzer and LoadGen do it, each probe is a full load level (bench.serving.figures
 judges it: ok and within the bound by early stopping). The search starts from the
-device's closed-loop capacity (the most queries a second its largest batch can serve,
-timed in warm-up): a server cannot sustain more, so the first interval is
+device's closed-loop capacity (the most queries a second its best bucket serves back to
+back, timed in warm-up): a server cannot sustain more, so the first interval is
 [0, HEADROOM x capacity]. It halves the interval until its width is within RESOLUTION
-of its top or MAX_PROBES levels ran.
+of its top or MAX_PROBES levels ran. Then it runs its best level again, and the lowest
+failing probe above it once more: near the knee one draw is fragile (a slow second of a
+shared machine fills the queue), so the answer is a load that passed twice.
+
+Bounded in time: no search starts when one query alone is slower than the bound, a probe
+that has more queries over the bound than it could pass with ends at once (bench.serving.batcher),
+and no probe goes below `floor_qps`, under which a level would outlast its time cap
+(bench.serving.levels): at most MAX_PROBES + 1 + CANDIDATES levels of at most that cap each.
 """
 
 from __future__ import annotations
@@ -18,20 +25,24 @@ from bench.serving.figures import LevelFigures
 HEADROOM = 1.1
 RESOLUTION = 0.05
 MAX_PROBES = 7
+CANDIDATES = 2  # passing probes run again, the best first, until one passes twice
 
 
 @dataclass
 class Search:
-    """A finished search: every probe in order, and the best (highest passing) one, if any."""
+    """A finished search: every probe in order, the answer (passed twice) if any, and why it stopped."""
 
     bound_ms: float
     probes: list[LevelFigures] = field(default_factory=list)
-    best: LevelFigures | None = None
+    best: LevelFigures | None = None  # the answer's first draw
+    again: LevelFigures | None = None  # the answer's second draw
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        """The probes in one line, e.g. "probes: 550 ok, 825 over, 688 ok, ..."."""
-        return "probes (qps): " + ", ".join(f"{probe.offered_qps:.4g} {_verdict(probe, self.bound_ms)}"
-                                            for probe in self.probes)
+        """The probes in one line, e.g. "probes (qps): 550 within, 825 over, ...; ..."."""
+        probes = "probes (qps): " + ", ".join(f"{probe.offered_qps:.4g} {_verdict(probe, self.bound_ms)}"
+                                               for probe in self.probes)
+        return "; ".join([probes, *self.notes]) if self.probes else "; ".join(self.notes)
 
 
 def _verdict(probe: LevelFigures, bound_ms: float) -> str:
@@ -42,12 +53,27 @@ def _verdict(probe: LevelFigures, bound_ms: float) -> str:
     return "over (generator late)" if probe.generator_late else "over"
 
 
-def find_max_qps(measure: Callable[[float], LevelFigures], *, capacity_qps: float, bound_ms: float) -> Search:
-    """Bisects the offered load between 0 and HEADROOM x `capacity_qps`; `measure(qps)` runs one level."""
+def find_max_qps(measure: Callable[[float], LevelFigures], *, capacity_qps: float, bound_ms: float,
+                 floor_qps: float = 0.0, unloaded_ms: float | None = None) -> Search:
+    """Bisects the offered load between 0 and HEADROOM x `capacity_qps`, then confirms (see above).
+
+    Args:
+        measure: runs one level at the given QPS.
+        capacity_qps: the closed-loop capacity.
+        bound_ms: the p99 bound.
+        floor_qps: no probe below this load (a level there would outlast its time cap).
+        unloaded_ms: one query's latency alone (the warm batch-1 step); over the bound, nothing runs.
+    """
     search = Search(bound_ms)
+    if unloaded_ms is not None and unloaded_ms > bound_ms:
+        search.notes.append(f"one query alone takes {unloaded_ms:.3g} ms, over the bound: no load can meet it")
+        return search
     low, high = 0.0, HEADROOM * capacity_qps
     while len(search.probes) < MAX_PROBES:
         qps = (low + high) / 2
+        if qps < floor_qps:
+            search.notes.append(f"no probe below {floor_qps:.3g} qps, where a level would outlast its time cap")
+            break
         probe = measure(qps)
         search.probes.append(probe)
         if probe.meets_bound(bound_ms):
@@ -56,4 +82,32 @@ def find_max_qps(measure: Callable[[float], LevelFigures], *, capacity_qps: floa
             high = qps
         if search.best and high - low <= RESOLUTION * high:
             break
+    if search.best is not None:
+        _confirm(search, measure)
     return search
+
+
+def _confirm(search: Search, measure: Callable[[float], LevelFigures]) -> None:
+    """Runs the lowest failing probe above the best once more (if it passes now, the answer may lie
+    higher: said in the notes), then the best level again: the answer if it passes twice; if not, the
+    next passing probe below it, run again in turn (CANDIDATES at most)."""
+    bound = search.bound_ms
+    passing = sorted((probe for probe in search.probes if probe.meets_bound(bound)),
+                     key=lambda probe: probe.offered_qps, reverse=True)
+    above = [probe for probe in search.probes if probe.offered_qps > passing[0].offered_qps]
+    if above:
+        lowest = min(above, key=lambda probe: probe.offered_qps)
+        if measure(lowest.offered_qps).meets_bound(bound):
+            search.notes.append(f"{lowest.offered_qps:.4g} qps, over at first, was within on its second draw: "
+                                "the answer may lie higher")
+    search.best = None
+    for candidate in passing[:CANDIDATES]:
+        again = measure(candidate.offered_qps)
+        if again.meets_bound(bound):
+            search.best, search.again = candidate, again
+            search.notes.append(f"confirmed: {candidate.offered_qps:.4g} qps within twice (p99 "
+                                f"{candidate.latency.p99_ms:.3g} and {again.latency.p99_ms:.3g} ms)")
+            return
+        search.notes.append(f"{candidate.offered_qps:.4g} qps was over on its second draw (p99 "
+                            f"{again.latency.p99_ms:.3g} ms)")
+    search.notes.append("no load passed twice")

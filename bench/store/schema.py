@@ -33,7 +33,7 @@ CASE_KEY = ("backend", "device", "model", "model_sha256", "mode", "batch_size", 
             "jit_compile", "scenario", "load")
 KEY_COLUMNS = ("run_id", *CASE_KEY)
 # Read as text ("" when empty): hex that may look like a number, keys that are empty on batch rows.
-TEXT_COLUMNS = {"model_sha256": str, "scenario": str, "load": str}
+TEXT_COLUMNS = {"model_sha256": str, "scenario": str, "load": str, "inputs": str}
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
 NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_NUMERIC)
 SERVER_NUMERIC = ("offered_qps", "achieved_qps", "queries", "p99_ms", "mean_batch", "generator_late_p99_ms",

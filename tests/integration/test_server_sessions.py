@@ -84,7 +84,7 @@ def test_report_and_compare_read_the_server_rows(server_run, tmp_path):
     (("--modes=train", "--qps=10"), "--modes: the server scenario serves inference queries (infer) only"),
     (("--qps=0",), "--qps: '0' is not a positive number"),
     ((), "--scenario server: give the load"),
-    (("--qps=10", "--max-batch=100000000"), "--max-batch: 100000000 queries in one batch of mnist_cnn need"),
+    (("--qps=100", "--max-batch=100000000"), "--max-batch: 100000000 queries in one batch of mnist_cnn need"),
 ])
 def test_bad_server_options_stop_at_start_up_in_one_line(run_bench, args, message):
     done, results = run_bench(*LEVELS, *args)
