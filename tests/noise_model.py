@@ -4,7 +4,11 @@ Magnitudes: docs/measurements.md, "Noise between processes" (2026-11-27: the gat
 the first A/A gate's 8 processes).
 """
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +108,22 @@ def simulated_gate(rng, *, budget_min=15.0, slower=None) -> gate.Verdicts:
     sides = {name: checkouts.Side(name, name, Path("."), cases=set(ids)) for name in ("base", "head")}
     return ab.Gate(sides, machine, budget_s=budget_min * 60, threshold=0.10, alpha=0.01, say=lambda line: None,
                    clock=machine.clock).run()
+
+
+def on_every_core(work, seed: int, count: int, **kwargs) -> list:
+    """`work(rng, **kwargs)` `count` times, each on its own stream of `seed` (SeedSequence.spawn), in a pool of
+    one fresh process per core: the results do not depend on how the items are spread over the processes."""
+    streams = np.random.SeedSequence(seed).spawn(count)
+    context = multiprocessing.get_context("spawn")  # the test process holds TensorFlow's threads: no fork
+    with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=context) as pool:
+        return list(pool.map(partial(_on_stream, work, **kwargs), streams, chunksize=max(1, count // 16)))
+
+
+def _on_stream(work, stream, **kwargs):
+    return work(np.random.default_rng(stream), **kwargs)
+
+
+def gate_outcome(rng, **kwargs) -> tuple[bool, str]:
+    """One simulated gate's exit (failed) and the regressions it names."""
+    verdicts = simulated_gate(rng, **kwargs)
+    return verdicts.failed, verdicts.regressions

@@ -15,7 +15,7 @@ import pytest
 from tests_support import ROOT, bench_command
 
 pytestmark = pytest.mark.integration
-CASES = ("--modes=infer,train", "--batch-sizes=1,8", "--devices=cpu")  # the default profile: quick, 5 passes
+CASES = ("--modes=infer", "--batch-sizes=1,8", "--devices=cpu")  # the default profile: quick, 5 passes
 
 
 def stand_in(path, filters: int) -> None:
@@ -87,10 +87,10 @@ def test_json_and_autosave_keep_the_run_and_every_round(saved_runs):
     tmp, storage, ((done, results), *_) = saved_runs
     assert done.returncode == 0, done.stdout + done.stderr
     run = run_file(results)
-    assert len(run) == 4 and set(run["status"]) == {"ok"}, run[["mode", "batch_size", "status", "message"]]
+    assert len(run) == 2 and set(run["status"]) == {"ok"}, run[["mode", "batch_size", "status", "message"]]
     assert "results: " in done.stdout
     entries = action_benchmark_reader((tmp / "out.json").read_text())
-    assert len(entries) == 4 and not any("pass" in name for name in entries), sorted(entries)
+    assert len(entries) == 2 and not any("pass" in name for name in entries), sorted(entries)
     by_case = {(e["extra_info"]["mode"], e["extra_info"]["batch_size"]): e for e in entries.values()}
     for row in run.itertuples():
         entry = by_case[(row.mode, row.batch_size)]
@@ -102,13 +102,13 @@ def test_json_and_autosave_keep_the_run_and_every_round(saved_runs):
         assert info["params"] == row.params and info["flops_per_sample"] == row.flops_per_sample
         assert info["run_file"] == f"{row.run_id}.csv" and info["device_name"] == row.device_name
     (saved,) = storage.rglob("0001_*.json")
-    assert len(json.loads(saved.read_text())["benchmarks"]) == 4
+    assert len(json.loads(saved.read_text())["benchmarks"]) == 2
 
 
 def test_a_plugin_failing_at_session_finish_loses_nothing(saved_runs):
     _, _, (_, (done, results), _) = saved_runs
     assert done.returncode != 0 and "a later plugin failed" in done.stdout + done.stderr
-    assert len(run_file(results)) == 4 and "results: " in done.stdout, done.stdout + done.stderr
+    assert len(run_file(results)) == 2 and "results: " in done.stdout, done.stdout + done.stderr
 
 
 def test_pytest_benchmarks_compare_and_list_read_the_saved_runs(saved_runs):
@@ -119,8 +119,8 @@ def test_pytest_benchmarks_compare_and_list_read_the_saved_runs(saved_runs):
     assert [line.split("/")[-1][:5] for line in listed.stdout.split()] == ["0001_", "0002_", "0003_"]
     compared = pytest_benchmark_command(storage, "compare", "0001", "0002", "--columns=median,rounds")
     assert compared.returncode == 0, compared.stdout + compared.stderr
-    for mode, batch in (("infer", 1), ("infer", 8), ("train", 1), ("train", 8)):
-        assert compared.stdout.count(f"[net-{mode}-cpu-b{batch}]") == 2, compared.stdout
+    for batch in (1, 8):
+        assert compared.stdout.count(f"[net-infer-cpu-b{batch}]") == 2, compared.stdout
 
 
 def test_compare_fail_fails_the_slower_run_and_keeps_it(saved_runs):
@@ -128,7 +128,7 @@ def test_compare_fail_fails_the_slower_run_and_keeps_it(saved_runs):
     done, results = sessions[2]
     assert done.returncode != 0, done.stdout + done.stderr
     assert "Performance has regressed" in done.stdout + done.stderr
-    assert len(run_file(results)) == 4 and "results: " in done.stdout
+    assert len(run_file(results)) == 2 and "results: " in done.stdout
 
 
 def test_benchmark_disable_runs_each_case_once_and_writes_nothing(pytester, tmp_path):
