@@ -8,6 +8,7 @@ any model is built; a bad value stops the run with that one line.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,7 +229,7 @@ def _serving(parsed: dict, given: dict, profile: Profile) -> Serving | None:
         raise OptionError(f"--qps: a level at {slow[0]:g} queries a second would take "
                           f"{profile.serve_queries / slow[0]:.0f} s to gather the {profile.serve_queries} queries "
                           f"its p99 needs, over its cap of {LEVEL_CAP} x --duration ({LEVEL_CAP * duration:g} s); "
-                          f"give at least {floor:.3g} or a longer --duration")
+                          f"give at least {math.ceil(floor * 10) / 10:g} or a longer --duration")
     return Serving(qps=parsed["qps"] or (), latency_bound_ms=parsed["latency_bound"],
                    max_batch=parsed["max_batch"], max_delay_ms=parsed["max_delay_ms"],
                    duration_s=duration, min_queries=profile.serve_queries,

@@ -9,16 +9,16 @@ from bench.results import CaseResult
 from bench.serving.arrivals import GENERATORS, poisson_schedule
 from bench.serving.batcher import serve_level
 from bench.serving.figures import LevelFigures, level_figures, most_over_bound
-from bench.serving.search import CANDIDATES, MAX_PROBES, Search, find_max_qps
+from bench.serving.search import CONFIRM_LEVELS, MAX_PROBES, Search, find_max_qps
 
 # Queries still queued this long after a level's last arrival are left unfinished (at least
 # DRAIN_MIN_S, else a quarter of the level): an overloaded level would drain for as long as it ran.
 DRAIN_MIN_S = 1.0
 DRAIN_SHARE = 0.25
 # A level lasts --duration, or until it has the queries its percentiles need: at most this many
-# times --duration (quick: 25 s), so a low load cannot take an hour. A --qps under the floor this
+# times --duration (quick: 20 s), so a low load cannot take an hour. A --qps under the floor this
 # sets is refused at start-up; a search does not probe under it.
-LEVEL_CAP = 5
+LEVEL_CAP = 4
 
 
 def drain_s(duration_s: float) -> float:
@@ -32,7 +32,7 @@ def floor_qps(duration_s: float, min_queries: int) -> float:
 
 def longest_search_s(duration_s: float) -> float:
     """The most a search can take: every level it may run, each at its time cap and drain."""
-    return (MAX_PROBES + 1 + CANDIDATES) * (LEVEL_CAP * duration_s + drain_s(duration_s))
+    return (MAX_PROBES + CONFIRM_LEVELS) * (LEVEL_CAP * duration_s + drain_s(duration_s))
 
 
 def level_runner(serve: Callable[[int], object], serving) -> Callable[..., LevelFigures]:

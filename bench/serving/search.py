@@ -7,12 +7,13 @@ back, timed in warm-up): a server cannot sustain more, so the first interval is
 [0, HEADROOM x capacity]. It halves the interval until its width is within RESOLUTION
 of its top or MAX_PROBES levels ran. Then it runs its best level again, and the lowest
 failing probe above it once more: near the knee one draw is fragile (a slow second of a
-shared machine fills the queue), so the answer is a load that passed twice.
+shared machine fills the queue), so the answer is a load that passed twice; a level that
+fails its second draw counts as failing, and the search goes on below it.
 
 Bounded in time: no search starts when one query alone is slower than the bound, a probe
 that has more queries over the bound than it could pass with ends at once (bench.serving.batcher),
 and no probe goes below `floor_qps`, under which a level would outlast its time cap
-(bench.serving.levels): at most MAX_PROBES + 1 + CANDIDATES levels of at most that cap each.
+(bench.serving.levels): at most MAX_PROBES + CONFIRM_LEVELS levels of at most that cap each.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bench.serving.figures import LevelFigures
 HEADROOM = 1.1
 RESOLUTION = 0.05
 MAX_PROBES = 7
-CANDIDATES = 2  # passing probes run again, the best first, until one passes twice
+CONFIRM_LEVELS = 5  # levels a search may add to confirm its answer (see _confirm)
 
 
 @dataclass
@@ -83,26 +84,43 @@ def find_max_qps(measure: Callable[[float], LevelFigures], *, capacity_qps: floa
         if search.best and high - low <= RESOLUTION * high:
             break
     if search.best is not None:
-        _confirm(search, measure)
+        _confirm(search, measure, floor_qps)
     return search
 
 
-def _confirm(search: Search, measure: Callable[[float], LevelFigures]) -> None:
+def _confirm(search: Search, measure: Callable[[float], LevelFigures], floor_qps: float) -> None:
     """Runs the lowest failing probe above the best once more (if it passes now, the answer may lie
-    higher: said in the notes), then the best level again: the answer if it passes twice; if not, the
-    next passing probe below it, run again in turn (CANDIDATES at most)."""
+    higher: said in the notes); then the best level again, the answer if it passes twice. A level that
+    fails its second draw counts as failing: the next passing probe below it is run again, or, where
+    there is none, a new one at half the load (CONFIRM_LEVELS levels in all, none below `floor_qps`)."""
     bound = search.bound_ms
     passing = sorted((probe for probe in search.probes if probe.meets_bound(bound)),
                      key=lambda probe: probe.offered_qps, reverse=True)
     above = [probe for probe in search.probes if probe.offered_qps > passing[0].offered_qps]
+    levels = 0
     if above:
         lowest = min(above, key=lambda probe: probe.offered_qps)
+        levels += 1
         if measure(lowest.offered_qps).meets_bound(bound):
             search.notes.append(f"{lowest.offered_qps:.4g} qps, over at first, was within on its second draw: "
                                 "the answer may lie higher")
-    search.best = None
-    for candidate in passing[:CANDIDATES]:
+    search.best, failed_qps = None, passing[0].offered_qps
+    while levels < CONFIRM_LEVELS:
+        if passing:
+            candidate = passing.pop(0)
+        else:  # nothing below passed once: a new probe at half the lowest load that failed
+            if failed_qps / 2 < floor_qps:
+                break
+            candidate = measure(failed_qps / 2)
+            search.probes.append(candidate)
+            levels += 1
+            if not candidate.meets_bound(bound):
+                failed_qps = candidate.offered_qps
+                continue
+            if levels >= CONFIRM_LEVELS:
+                break
         again = measure(candidate.offered_qps)
+        levels += 1
         if again.meets_bound(bound):
             search.best, search.again = candidate, again
             search.notes.append(f"confirmed: {candidate.offered_qps:.4g} qps within twice (p99 "
@@ -110,4 +128,5 @@ def _confirm(search: Search, measure: Callable[[float], LevelFigures]) -> None:
             return
         search.notes.append(f"{candidate.offered_qps:.4g} qps was over on its second draw (p99 "
                             f"{again.latency.p99_ms:.3g} ms)")
+        failed_qps = candidate.offered_qps
     search.notes.append("no load passed twice")

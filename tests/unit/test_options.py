@@ -39,8 +39,8 @@ BAD_VALUES = [
     ({"scenario": "server", "qps": "many"}, "--qps: 'many' is not a positive number"),
     ({"scenario": "server", "qps": "1e7"}, "--qps: '1e7' is more than 1,000,000 queries a second"),
     ({"scenario": "server", "qps": "5"}, "--qps: a level at 5 queries a second would take 60 s to gather the 299 "
-                                         "queries its p99 needs, over its cap of 5 x --duration (25 s); give at least "
-                                         "12 or a longer --duration"),
+                                         "queries its p99 needs, over its cap of 4 x --duration (20 s); give at least "
+                                         "15 or a longer --duration"),
     ({"inputs_on_device": True}, "--inputs-on-device: applies to the server scenario only"),
     ({"scenario": "server", "latency_bound": "0"}, "--latency-bound: '0' is not a positive number; give e.g. 20"),
     ({"scenario": "server", "qps": "20", "max_batch": "0"}, "--max-batch: '0' is not a positive integer; give e.g. 8"),
@@ -85,7 +85,7 @@ def test_server_scenario_settings_and_the_profiles_durations():
     assert (serving.duration_s, serving.min_queries) == (5.0, 299)
     full = HarnessConfig.from_values({"scenario": "server", "qps": "20", "profile": "full"}).serving
     assert (full.duration_s, full.min_queries) == (60.0, 2995)
-    assert HarnessConfig.from_values({"scenario": "server", "qps": "40", "duration": "1.5"}).serving.duration_s == 1.5
+    assert HarnessConfig.from_values({"scenario": "server", "qps": "60", "duration": "1.5"}).serving.duration_s == 1.5
     assert not config.serving.inputs_on_device  # a query's input waits in host memory, as a request's does
     assert HarnessConfig.from_values({"scenario": "server", "qps": "20", "inputs_on_device": True}).serving.inputs_on_device
     assert HarnessConfig.from_values({}).serving is None and HarnessConfig.from_values({}).scenario == "batch"
