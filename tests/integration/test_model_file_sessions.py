@@ -9,6 +9,7 @@ import hashlib
 import keras
 import pandas as pd
 import pytest
+from tests_support import ROOT
 
 import models
 
@@ -32,14 +33,15 @@ def rows(results) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"model_sha256": str})
 
 
-def test_saved_models_run_like_registry_ones_with_their_saved_or_the_stated_training(run_bench, tmp_path):
+def test_saved_models_run_like_registry_ones_with_their_saved_or_the_stated_training(pytester, tmp_path):
     """A saved copy of the registry's mnist_cnn, and an uncompiled model whose integer input feeds no Embedding
-    (so its ids come from --input-range), in one session."""
-    path, counts = tmp_path / "my_cnn.keras", tmp_path / "counts.keras"
+    (so its ids come from --input-range), in one session, in this process (Keras is loaded already)."""
+    path, counts, results = tmp_path / "my_cnn.keras", tmp_path / "counts.keras", tmp_path / "results"
     save(path, models.get("mnist_cnn").build())
     save(counts, counts_model())
-    result, results = run_bench(f"--model-file={path},{counts}", "--input-range=0,10", "--modes=infer,train",
-                                "--batch-sizes=1,8", *FAST)
+    result = pytester.runpytest_inprocess(str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+                                          f"--results-dir={results}", f"--model-file={path},{counts}",
+                                          "--input-range=0,10", "--modes=infer,train", "--batch-sizes=1,8", *FAST)
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
     run = rows(results)
     assert set(run["status"]) == {"ok"} and len(run) == 8

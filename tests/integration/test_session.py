@@ -1,18 +1,21 @@
 """Real benchmark sessions driven with pytester: CSV schema, skips, no-clobber, errors."""
 
-import os
+import errno
 import re
 import shutil
 import subprocess
-import textwrap
+import tempfile
 
-# Keras (with TensorFlow) is imported at collection, before pytester snapshots sys.modules for the in-process
-# collections below (see test_model_file_sessions.py for why).
-import keras  # noqa: F401
+# Keras (with TensorFlow) and the modules the tests patch are imported at collection, before pytester
+# snapshots sys.modules for the in-process sessions below (see test_model_file_sessions.py for why).
+import keras
 import pandas as pd
 import pytest
 from tests_support import ROOT, bench_command
 
+import bench.runner
+import bench.session
+import bench.store.writer
 from bench.store import KEY_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -39,6 +42,23 @@ def tiny_run(tmp_path_factory):
     done = subprocess.run(bench_command(results, *TINY, "--report"), cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     return done, results
+
+
+@pytest.fixture
+def in_process(pytester, monkeypatch, tmp_path):
+    """Runs a real session in this process, where TensorFlow is loaded already (seconds saved a session); a
+    test breaks one thing with monkeypatch, which puts it back after. The fallback directory goes under
+    tmp_path."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    results = tmp_path / "results"
+
+    def run(*args, **kwargs):
+        done = pytester.runpytest_inprocess(str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+                                            f"--results-dir={results}", *args, **kwargs)
+        return done, results
+    yield run
+    keras.config.set_dtype_policy("float32")  # as every session sets its own
 
 
 def test_tiny_session_writes_the_run_with_every_column(tiny_run):
@@ -101,13 +121,12 @@ def test_a_p99_only_where_the_rounds_support_it_and_always_at_batch_1_inference(
     assert "p99 -: fewer than 299 rounds, too few to support a p99" in summary
 
 
-def test_a_second_run_lands_beside_the_first_with_its_precision_and_tf32(tiny_run, run_bench, tmp_path):
-    results = tmp_path / "both"
-    shutil.copytree(tiny_run[1], results)
-    (first,), _ = run_files(results)
+def test_a_second_run_lands_beside_the_first_with_its_precision_and_tf32(tiny_run, in_process, tmp_path):
+    shutil.copytree(tiny_run[1], tmp_path / "results")
+    (first,), _ = run_files(tmp_path / "results")
     before = first.read_bytes()
-    done, _ = run_bench("--models=mnist_cnn", "--modes=train", "--batch-sizes=2", "--devices=cpu",
-                        "--precision=mixed_bfloat16", "--tf32=off", results=results)
+    done, results = in_process("--models=mnist_cnn", "--modes=train", "--batch-sizes=2", "--devices=cpu",
+                               "--precision=mixed_bfloat16", "--tf32=off")
     assert done.ret == 0, done.outlines
     runs, samples = run_files(results)
     assert len(runs) == 2 and all(p.exists() for p in samples)
@@ -139,8 +158,8 @@ def test_gpu_cases_show_as_skipped_with_the_reason(tiny_run):
     assert set(run["nvidia_gpus"]) == {""} and set(run["nvidia_driver"]) == {""}
 
 
-def test_require_gpu_fails_at_start_up_without_a_gpu(run_bench):
-    done, results = run_bench("--require-gpu", *TINY)
+def test_require_gpu_fails_at_start_up_without_a_gpu(in_process):
+    done, results = in_process("--require-gpu", *TINY)
     assert done.ret == pytest.ExitCode.USAGE_ERROR
     # TensorFlow's own start-up lines may precede it; ours is the one error, without a traceback.
     assert [line for line in done.errlines if line.startswith("ERROR")] == [
@@ -149,49 +168,24 @@ def test_require_gpu_fails_at_start_up_without_a_gpu(run_bench):
     assert not results.exists()
 
 
-INJECT = """
-import errno
+def test_a_case_failing_in_a_later_pass_keeps_no_figures_and_a_full_disk_sends_the_run_to_the_fallback(
+        in_process, monkeypatch, tmp_path):
+    real_pass, real_write = bench.runner.CaseRunner.timed_pass, bench.store.writer._write_new
 
-def pytest_configure(config):
-    import bench.runner
-    import bench.store.writer
+    def fail_train_in_pass_2(self, state, pass_number, benchmark):
+        if pass_number == 2 and state.result.mode == "train":
+            raise RuntimeError("injected failure")
+        real_pass(self, state, pass_number, benchmark)
 
-    {body}
-"""
+    def disk_full(path, frame):
+        if "results" in path.parts:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, frame)
 
-
-@pytest.fixture
-def injected(pytester, monkeypatch, tmp_path):
-    """Runs a real session with a plugin that breaks one thing (the body of its pytest_configure)."""
-    def run(body, *args):
-        plugin_dir = tmp_path / "plugin"
-        plugin_dir.mkdir(exist_ok=True)
-        (plugin_dir / "inject_failure.py").write_text(INJECT.format(body=textwrap.indent(textwrap.dedent(body),
-                                                                                         " " * 4).strip()))
-        monkeypatch.setenv("PYTHONPATH", f"{plugin_dir}{os.pathsep}{ROOT}")
-        monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where the fallback directory goes
-        (tmp_path / "tmp").mkdir(exist_ok=True)
-        results = tmp_path / "results"
-        return pytester.run(*bench_command(results, "-p", "inject_failure", *args), timeout=600), results
-    return run
-
-
-def test_a_case_failing_in_a_later_pass_keeps_no_figures_and_a_full_disk_sends_the_run_to_the_fallback(injected,
-                                                                                                        tmp_path):
-    done, results = injected("""
-        real = bench.runner.CaseRunner.timed_pass
-        def fail_train_in_pass_2(self, state, pass_number, benchmark):
-            if pass_number == 2 and state.result.mode == "train":
-                raise RuntimeError("injected failure")
-            real(self, state, pass_number, benchmark)
-        bench.runner.CaseRunner.timed_pass = fail_train_in_pass_2
-        write = bench.store.writer._write_new
-        def disk_full(path, frame):
-            if "results" in path.parts:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            write(path, frame)
-        bench.store.writer._write_new = disk_full
-    """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
+    monkeypatch.setattr(bench.runner.CaseRunner, "timed_pass", fail_train_in_pass_2)
+    monkeypatch.setattr(bench.store.writer, "_write_new", disk_full)
+    done, results = in_process("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu",
+                               "--passes=2")
     assert done.ret == 1  # the failed case is a failed test
     assert "Traceback" not in done.stdout.str() + done.stderr.str()
     fallback = tmp_path / "tmp" / "keras-bench-results"
@@ -208,31 +202,29 @@ def test_a_case_failing_in_a_later_pass_keeps_no_figures_and_a_full_disk_sends_t
     assert set(pd.read_csv(samples_path)["mode"]) == {"infer"}
 
 
-def test_ctrl_c_writes_the_cases_that_finished_at_once(injected, tmp_path):
+def test_ctrl_c_writes_the_cases_that_finished_at_once(in_process, monkeypatch):
     """An interrupted session writes what it measured, without first timing the GPUs' peaks (a kill
     during that wait would lose the whole run)."""
-    asked = tmp_path / "measure_gpus.txt"
-    done, results = injected(f"""
-        import bench.session
-        real = bench.runner.CaseRunner.timed_pass
-        def interrupt_in_pass_2(self, state, pass_number, benchmark):
-            if pass_number == 2:
-                raise KeyboardInterrupt
-            real(self, state, pass_number, benchmark)
-        bench.runner.CaseRunner.timed_pass = interrupt_in_pass_2
-        fill = bench.session.BenchSession._fill_efficiency
-        def recorded(self, *, measure_gpus):
-            open({str(asked)!r}, "w").write(str(measure_gpus))
-            fill(self, measure_gpus=measure_gpus)
-        bench.session.BenchSession._fill_efficiency = recorded
-    """, "--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu", "--passes=2")
+    real_pass, real_fill, asked = bench.runner.CaseRunner.timed_pass, bench.session.BenchSession._fill_efficiency, []
+
+    def interrupt_in_pass_2(self, state, pass_number, benchmark):
+        if pass_number == 2:
+            raise KeyboardInterrupt
+        real_pass(self, state, pass_number, benchmark)
+
+    def recorded(self, *, measure_gpus):
+        asked.append(measure_gpus)
+        real_fill(self, measure_gpus=measure_gpus)
+
+    monkeypatch.setattr(bench.runner.CaseRunner, "timed_pass", interrupt_in_pass_2)
+    monkeypatch.setattr(bench.session.BenchSession, "_fill_efficiency", recorded)
+    done, results = in_process("--models=mnist_cnn", "--modes=infer,train", "--batch-sizes=1", "--devices=cpu",
+                               "--passes=2", no_reraise_ctrlc=True)
     assert done.ret == pytest.ExitCode.INTERRUPTED
     (run_path,), _ = run_files(results)
     run = pd.read_csv(run_path)
     assert list(run["status"]) == ["ok", "ok"] and (run["passes"] == 1).all() and run["efficiency"].notna().all()
-    assert asked.read_text() == "False"
-
-
+    assert asked == [False]
 
 
 def test_cli_reports_a_bad_option_in_one_line_before_building_anything(run_bench):
