@@ -71,8 +71,7 @@ def fill_row(result: CaseResult, figures: LevelFigures | None, search: Search | 
     if figures is None:  # a search that ran no level: nothing was measured
         result.clear_measurements()
         result.latency_bound_ms, result.max_qps_at_bound = search.bound_ms, math.nan
-        result.status, result.message = "over_bound", f"no load can meet p99 <= {search.bound_ms:g} ms; " + \
-            search.describe()
+        result.status, result.message = "over_bound", f"no level ran: {search.describe()}"
         return
     result.latency = figures.latency
     result.offered_qps, result.achieved_qps = figures.offered_qps, figures.achieved_qps

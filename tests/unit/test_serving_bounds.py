@@ -3,6 +3,7 @@ from a query's arrival, the achieved rate from the completions, a probe ends onc
 neither starts when one query alone is over the bound nor probes where a level would outlast its cap, and
 its answer passed twice. Stand-ins for the model (sleeps, or figures made by the harness's own code)."""
 
+import math
 import time
 
 import numpy as np
@@ -12,7 +13,8 @@ from tests_support import level_record
 from bench.serving.arrivals import ThreadGenerator
 from bench.serving.batcher import serve_level
 from bench.serving.figures import level_figures, most_over_bound
-from bench.serving.levels import floor_qps, longest_search_s
+from bench.results import CaseResult
+from bench.serving.levels import fill_row, floor_qps, longest_search_s
 from bench.serving.search import MAX_PROBES, find_max_qps
 
 
@@ -61,6 +63,16 @@ def test_no_search_when_one_query_alone_is_over_the_bound():
     search = find_max_qps(lambda qps: pytest.fail("no level may run"), capacity_qps=50.0, bound_ms=20.0,
                           unloaded_ms=25.0)
     assert search.best is None and search.probes == [] and "one query alone takes 25 ms" in search.describe()
+
+
+def test_a_search_that_ran_no_level_is_an_over_bound_row_without_figures():
+    search = find_max_qps(lambda qps: pytest.fail("no level may run"), capacity_qps=50.0, bound_ms=20.0,
+                          unloaded_ms=25.0)
+    row = CaseResult(device="cpu", model="mnist_cnn", mode="infer", scenario="server", load="p99<=20 ms",
+                     batch_size=8, precision="float32", status="ok", flops_per_sample=1e6, peak_gflops=100.0)
+    fill_row(row, None, search, max_delay_ms=0.0)
+    assert (row.status, row.latency.rounds) == ("over_bound", 0) and math.isnan(row.max_qps_at_bound)
+    assert row.message == "no level ran: one query alone takes 25 ms, over the bound: no load can meet it"
 
 
 def test_a_search_probes_no_load_whose_level_would_outlast_its_cap():
