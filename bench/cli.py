@@ -23,7 +23,7 @@ from bench import backends, store
 from bench.options import MODES
 from bench.output.tables import FORMATS, render
 from bench.parsers import (OptionError, choice_list, parse_alpha, parse_budget, parse_one, parse_one_device,
-                           parse_threshold, positive_integer)
+                           parse_threshold, positive_integer, positive_number)
 from bench.profiles import PROFILES
 
 
@@ -56,7 +56,22 @@ def build_parser() -> OneLineParser:
     _add_report(commands.add_parser("report", help="plots and pages of runs"))
     _add_sweep(commands.add_parser("sweep", help="one benchmark session per Keras backend"))
     _add_overhead(commands.add_parser("overhead", help="the harness's median against a bare timing loop"))
+    _add_noise(commands.add_parser("noise", help="where this machine's timing noise comes from (paired workers)"))
     return parser
+
+
+def _add_noise(parser):
+    parser.description = ("Times two workers of this checkout in alternating, pinned and concurrent blocks, and "
+                          "one worker's second model instances, and splits the noise into its levels "
+                          "(docs/gate.md). Harness arguments go after -- (default: the gate's recipe).")
+    for flag, parse, default, text in (("--pairs", positive_integer("--pairs", "3"), 3, "worker pairs an arrangement"),
+                                       ("--pair-s", positive_number("--pair-s", "60"), 60.0, "seconds of rounds a worker pair"),
+                                       ("--block-s", positive_number("--block-s", "0.25"), 0.25, "seconds a block"),
+                                       ("--seed", positive_integer("--seed", "1"), 1, "the blocks' order")):
+        parser.add_argument(flag, type=typed(parse), default=default, help=f"{text} (default: {default:g})")
+    parser.add_argument("--out", required=True, metavar="DIR", help="a new directory for blocks.csv and the logs")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- HARNESS_ARGS", help="the cases' harness options")
+    parser.set_defaults(handler=noise)
 
 
 def _add_ab(parser):
@@ -155,7 +170,7 @@ def main(argv=None) -> int:
                 parser.error(f"unknown argument '--': {args.command} takes no pytest arguments")
             args.pytest_args = [*args.pytest_args, *passed_on]
         if unknown:
-            after = "; pytest's arguments go after --" if args.command in ("sweep", "ab") else ""
+            after = "; pytest's arguments go after --" if args.command in ("sweep", "ab", "noise") else ""
             parser.error(f"unknown argument {unknown[0]!r}{after}")
     except SystemExit as exit_:  # the parser printed its one line (or the help)
         return 2 if exit_.code else 0
@@ -180,6 +195,17 @@ def ab(args) -> int:
     return gate.main(args.base, args.head, args.pytest_args, out=out, budget_min=args.budget,
                      threshold=args.threshold, alpha=args.alpha,
                      say=lambda line: print(line, flush=True))  # progress shows as it happens, also through tee
+
+
+def noise(args) -> int:
+    from bench import ab as gate
+    from bench import noise as probe
+
+    out = Path(args.out)
+    if out.exists():
+        raise OptionError(f"--out: {args.out!r} exists; the probe writes into a new directory")
+    return probe.main(args.pytest_args or list(gate.DEFAULT_ARGS), out=out, pairs=args.pairs, pair_s=args.pair_s,
+                      block_s=args.block_s, seed=args.seed)
 
 
 def compare(args) -> int:

@@ -114,6 +114,11 @@ def positive_integer(option: str, example: str):
 parse_passes = positive_integer("--passes", "5")
 
 
+def positive_number(option: str, example: str):
+    """The parser of one positive number for `option` (`example` is shown when the value is refused)."""
+    return lambda text: _positive_number(text, option, example)
+
+
 def _positive_number(text: str, option: str, example: str, *, zero: bool = False) -> float:
     try:
         value = float(text)

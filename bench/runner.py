@@ -17,7 +17,7 @@ from bench.meters import DeviceEnergy, DeviceMemory, HostMemory
 from bench.options import JIT_COMPILE, HarnessConfig
 from bench.plan import Case, Plan
 from bench.results import CaseResult
-from bench.timing import MODE_STEPS, first_call_and_warmup, rewarm, timed_rounds
+from bench.timing import MODE_STEPS, first_call_and_warmup, rewarm, timed_for, timed_rounds
 
 
 @dataclass
@@ -211,6 +211,17 @@ class CaseRunner:
             pytest.exit(f"--max-batch: {case.batch_size} queries in one batch of {case.model} do not fit on "
                         f"{device.name} ({_one_line(error)[:120]}); give a smaller --max-batch",
                         returncode=pytest.ExitCode.USAGE_ERROR)
+
+    def measured(self, case: Case) -> bool:
+        """Whether pass 1 measured `case` (its model is built and warm)."""
+        return case in self._states
+
+    def timed_block(self, case: Case, seconds: float) -> list[float]:
+        """`seconds` of calls of a case measured before (its pass 1 built and warmed it): the paired gate's
+        block (bench.worker). Each call's seconds."""
+        state = self._states[case]
+        with state.scope():
+            return timed_for(state.call, seconds)
 
     def timed_pass(self, state: _CaseState, pass_number: int, benchmark) -> None:
         """Times one pass's share of the case's rounds and updates its row."""

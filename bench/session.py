@@ -16,6 +16,15 @@ from bench.results import SERVER_STATUSES
 from bench.runner import CaseRunner
 
 
+def apply_numerics(config: HarnessConfig) -> None:
+    """The run's dtype policy and TensorFloat-32 setting, before any model is built (a session, a gate worker)."""
+    import keras
+
+    keras.config.set_dtype_policy(config.precision)
+    if TF32[config.tf32] is not None:
+        backends.active().set_tf32(TF32[config.tf32])
+
+
 class BenchSession:
     """The session's plan, its runner and its outcome: where the run was written, and its report."""
 
@@ -50,10 +59,8 @@ class BenchSession:
         from bench.calibration import calibrate, device_peaks
         from bench.environment import run_fingerprint
 
-        keras.config.set_dtype_policy(self.config.precision)
+        apply_numerics(self.config)
         backend = backends.active()
-        if TF32[self.config.tf32] is not None:
-            backend.set_tf32(TF32[self.config.tf32])
         self.fingerprint = {
             **run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
                               keras_version=keras.__version__, source_dir=ROOT),

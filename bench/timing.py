@@ -85,3 +85,15 @@ def timed_rounds(call, *, rounds: int, benchmark, after_round=None, rounds_meter
         table_row.stats.__dict__ = {"data": [*table_row.stats.data, *seconds]}
         benchmark.stats.stats.data.clear()
     return seconds
+
+
+def timed_for(call, seconds: float) -> list[float]:
+    """Calls `call` until `seconds` have passed (once at least); returns each call's seconds, timed as
+    pytest-benchmark's pedantic times a round (perf_counter around one call). The paired gate's block."""
+    times: list[float] = []
+    started = time.perf_counter()
+    while not times or time.perf_counter() - started < seconds:
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times

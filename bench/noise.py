@@ -1,0 +1,134 @@
+"""`python -m bench noise [-- HARNESS ARGS]`: where this machine's timing noise comes from, for the paired gate.
+
+Two workers of this checkout (the same code on both sides: every difference is
+noise) are timed in blocks, in three arrangements, each over `--pairs` fresh worker
+pairs of `--pair-s` seconds:
+
+- alternate: one block of a case in one worker, then in the other, in a random order (the gate's way);
+- alternate-pinned: the same, each worker pinned to a CPU of its own (os.sched_setaffinity);
+- duet: both workers pinned and timed at the same moment (Bulej et al.'s duet benchmarking).
+
+and, inside one worker, blocks of a second instance of each model (built apart) against
+the first. The table splits each arrangement's noise into its levels (see `decompose`)
+and says what a gate of that arrangement would see; every block lands in --out/blocks.csv.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import ROOT
+from bench.output.tables import render
+from bench.paired import Pair, WorkerProcess, block_record
+
+ARRANGEMENTS = ("alternate", "alternate-pinned", "duet")
+
+
+def run_probe(harness_args: list[str], *, out: Path, pairs: int, pair_s: float, block_s: float, seed: int,
+              say=print) -> pd.DataFrame:
+    """Times the arrangements and the instances; every block as a row (column `arrangement`)."""
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    rng, zero, frames = random.Random(seed), time.monotonic(), []
+    cpus = sorted(os.sched_getaffinity(0))
+    for arrangement in ARRANGEMENTS:
+        pinned = arrangement != "alternate" and len(cpus) >= 2
+        for number in range(1, pairs + 1):
+            sides = {"a": (ROOT, [cpus[0]] if pinned else None), "b": (ROOT, [cpus[1]] if pinned else None)}
+            pair = Pair(number, sides, harness_args, logs=out / "logs", clock_zero=zero, rng=rng,
+                        concurrent=arrangement == "duet")
+            try:
+                cases = sorted(set.intersection(*(set(c) for c in pair.start().values())))
+                blocks, ends, rounds = [], time.monotonic() + pair_s, 0
+                while time.monotonic() < ends or rounds < 2:
+                    rounds += 1
+                    blocks += pair.round(rounds, cases, block_s)
+            finally:
+                pair.close()
+            frames.append(pd.DataFrame([asdict(b) for b in blocks]).assign(arrangement=arrangement))
+            say(f"{arrangement} pair {number}: {rounds} rounds of {len(cases)} cases")
+    frames.append(_instances(harness_args, out=out, seconds=pair_s, block_s=block_s, rng=rng, zero=zero))
+    blocks = pd.concat(frames, ignore_index=True)
+    blocks.to_csv(out / "blocks.csv", index=False)
+    return blocks
+
+
+def _instances(harness_args, *, out, seconds, block_s, rng, zero) -> pd.DataFrame:
+    """One worker: each case's first model instance against a second one, built apart, alternating."""
+    worker = WorkerProcess(ROOT, harness_args, log=out / "logs" / "instances.log")
+    rows, ends, rounds = [], time.monotonic() + seconds, 0
+    try:
+        cases = worker.ready()
+        while time.monotonic() < ends or rounds < 2:
+            rounds += 1
+            for case in rng.sample(cases, len(cases)):
+                for index, instance in enumerate(rng.sample([1, 2], 2)):
+                    answer = worker.block(case, block_s, instance)
+                    if answer["status"] == "ok":
+                        rows.append(block_record(answer, pair=1, round=rounds, case=case, side="ab"[instance - 1],
+                                                 first=index == 0, started_s=time.monotonic() - zero))
+    finally:
+        worker.close()
+    return pd.DataFrame([asdict(r) for r in rows]).assign(arrangement="instances")
+
+
+def decompose(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Per arrangement, the median over cases of each noise level (sd of logs, i.e. about a fraction):
+
+    within_block: a block's calls (IQR/median / 1.349); between_blocks: one worker's blocks of a case
+    over its life; between_processes: workers' means of a case (same code); correlation: of the two
+    workers' blocks, round by round; pair_ratio: the sd of a pair of blocks' log-ratio; pair_se: the
+    standard error of a case's ratio from one worker pair; between_pairs: the sd of the worker pairs'
+    case ratios, and `excess`: its part beyond pair_se (what restarting worker pairs samples).
+    """
+    blocks = blocks[blocks["built_s"] == 0].assign(log=lambda f: np.log(f["median_ms"]))  # building is not timing
+    rows = []
+    for arrangement, frame in blocks.groupby("arrangement", sort=False):
+        wide = frame.pivot_table(index=["case", "pair", "round"], columns="side", values="log")
+        ratio = (wide["b"] - wide["a"]).dropna()
+        per_pair = ratio.groupby(["case", "pair"]).agg(["mean", "std", "size"])
+        processes = frame.groupby(["case", "pair", "side"])["log"].mean().groupby("case")
+        between_pairs = per_pair["mean"].groupby("case").std()
+        pair_se = (per_pair["std"] / np.sqrt(per_pair["size"])).groupby("case").median()
+        rows.append({
+            "arrangement": arrangement,
+            "cases": frame["case"].nunique(), "pairs": frame["pair"].nunique(),
+            "rounds": int(per_pair["size"].median()),
+            "within_block": frame["spread"].median() / 1.349,
+            "between_blocks": frame.groupby(["case", "pair", "side"])["log"].std().median(),
+            "between_processes": processes.std().median(),
+            "correlation": wide.groupby("case").apply(lambda w: w["a"].corr(w["b"])).median(),
+            "pair_ratio": per_pair["std"].median(),
+            "pair_se": pair_se.median(),
+            "between_pairs": between_pairs.median(),
+            "excess": np.sqrt(max(0.0, (between_pairs**2 - pair_se**2).median())),
+            "model_between_pairs": _model_between_pairs(ratio),
+        })
+    return pd.DataFrame(rows)
+
+
+def _model_between_pairs(ratio: pd.Series) -> float:
+    """The sd of the worker pairs' model ratios (a model: the mean log-ratio over its cases)."""
+    frame = ratio.rename("ratio").reset_index()
+    frame["model"] = frame["case"].str.split("-").str[0]
+    per_case = frame.groupby(["model", "case", "pair"])["ratio"].mean()
+    per_model = per_case.groupby(["model", "pair"]).mean()
+    return float(per_model.groupby("model").std().median()) if per_model.index.get_level_values("pair").nunique() > 1 \
+        else float("nan")
+
+
+def main(harness_args: list[str], *, out: Path, pairs: int, pair_s: float, block_s: float, seed: int,
+         say=print) -> int:
+    say(f"noise: {len(ARRANGEMENTS)} arrangements x {pairs} worker pairs x {pair_s:g} s, blocks of {block_s:g} s, "
+        f"then one worker's instances; blocks in {out / 'blocks.csv'}")
+    table = decompose(run_probe(harness_args, out=out, pairs=pairs, pair_s=pair_s, block_s=block_s, seed=seed,
+                                say=say))
+    (out / "noise.csv").write_text(render(table, "csv") + "\n")
+    say(render(table, "table", digits={c: 4 for c in table.columns if c not in ("arrangement",)}))
+    return 0
