@@ -1,10 +1,11 @@
 """`python -m bench COMMAND`: the harness's command-line tools, as one argparse program.
 
-    ab        the regression gate: BASE and HEAD checkouts timed in alternating fresh processes
+    ab        the regression gate: BASE and HEAD checkouts timed side by side in paired workers
     compare   did the candidate runs get slower than the baseline runs? (--by: side-by-side views)
     report    the runs as plots and pages
     sweep     one `pytest bench/` session per Keras backend
     overhead  does the harness add anything to what it measures?
+    noise     where this machine's timing noise comes from, for the gate
 
 Exit codes: 0 done, 1 a regression (ab, compare) or a failed session (sweep), 2 bad input
 or nothing to judge, 3 an internal error. A bad input is one line on stderr, never a traceback.
@@ -19,11 +20,12 @@ from pathlib import Path
 
 
 import models
-from bench import backends, store
+from bench import backends, noise, store
+from bench.ab import DEFAULT_THRESHOLD
 from bench.options import MODES
 from bench.output.tables import FORMATS, render
 from bench.parsers import (OptionError, choice_list, parse_alpha, parse_budget, parse_one, parse_one_device,
-                           parse_threshold, positive_integer, positive_number)
+                           parse_threshold, positive_integer, positive_number, typed)
 from bench.profiles import PROFILES
 
 
@@ -36,63 +38,40 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
-def typed(parse):
-    """An option parser of bench.parsers (raising OptionError) as an argparse `type=`."""
-    def convert(text):
-        try:
-            return parse(text)
-        except OptionError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    convert.__name__ = getattr(parse, "__name__", "value")
-    return convert
-
-
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
-    _add_ab(commands.add_parser("ab", help="the regression gate: base against head, processes as replicates"))
+    _add_ab(commands.add_parser("ab", help="the regression gate: base against head, in paired workers"))
     _add_compare(commands.add_parser("compare", help="baseline against candidate, or side by side (--by)"))
     _add_report(commands.add_parser("report", help="plots and pages of runs"))
     _add_sweep(commands.add_parser("sweep", help="one benchmark session per Keras backend"))
     _add_overhead(commands.add_parser("overhead", help="the harness's median against a bare timing loop"))
-    _add_noise(commands.add_parser("noise", help="where this machine's timing noise comes from (paired workers)"))
+    noise.add_arguments(commands.add_parser("noise", help="where this machine's timing noise comes from"))
     return parser
 
 
-def _add_noise(parser):
-    parser.description = ("Times two workers of this checkout in alternating, pinned and concurrent blocks, and "
-                          "one worker's second model instances, and splits the noise into its levels "
-                          "(docs/gate.md). Harness arguments go after -- (default: the gate's recipe).")
-    for flag, parse, default, text in (("--pairs", positive_integer("--pairs", "3"), 3, "worker pairs an arrangement"),
-                                       ("--pair-s", positive_number("--pair-s", "60"), 60.0, "seconds of rounds a worker pair"),
-                                       ("--block-s", positive_number("--block-s", "0.25"), 0.25, "seconds a block"),
-                                       ("--seed", positive_integer("--seed", "1"), 1, "the blocks' order")):
-        parser.add_argument(flag, type=typed(parse), default=default, help=f"{text} (default: {default:g})")
-    parser.add_argument("--out", required=True, metavar="DIR", help="a new directory for blocks.csv and the logs")
-    parser.add_argument("pytest_args", nargs="*", metavar="-- HARNESS_ARGS", help="the cases' harness options")
-    parser.set_defaults(handler=noise)
 
 
 def _add_ab(parser):
-    parser.description = ("BASE HEAD: checkouts of this project (directories or git refs). Runs `pytest bench/` "
-                          "in fresh processes, alternating the sides, and judges every case and model with the "
-                          "processes as replicates; pytest's arguments go after --. Exit 1 on a regression or a "
-                          "case that fails or is missing in HEAD.")
+    parser.description = ("BASE HEAD: checkouts of this project (directories or git refs). Starts a worker in "
+                          "each, times every case in alternating short blocks, side by side in time, over fresh "
+                          "worker pairs, and judges every case and model; the harness's arguments go after --. "
+                          "Exit 1 on a regression or a case that fails or is missing in HEAD.")
     parser.add_argument("base", metavar="BASE", help="the baseline: a checkout's directory or a git ref")
     parser.add_argument("head", metavar="HEAD", help="the candidate: a checkout's directory or a git ref")
     parser.add_argument("--budget", type=typed(parse_budget), default=15.0, metavar="MINUTES",
                         help="wall-clock minutes to spend, all processes together (default: 15)")
-    _add_decision_options(parser)
+    _add_decision_options(parser, threshold=DEFAULT_THRESHOLD)
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="an empty directory for the runs, logs and verdicts (default: results/ab/<UTC time>)")
-    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="arguments for every process")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="the harness's arguments, for both sides")
     parser.set_defaults(handler=ab)
 
 
-def _add_decision_options(parser):
-    parser.add_argument("--threshold", type=typed(parse_threshold), default=0.10, metavar="PERCENT",
-                        help="smallest change of the median that counts (default: 10%%)")
+def _add_decision_options(parser, *, threshold: float):
+    parser.add_argument("--threshold", type=typed(parse_threshold), default=threshold, metavar="PERCENT",
+                        help=f"smallest change of the median that counts (default: {threshold * 100:g}%%)")
     parser.add_argument("--alpha", type=typed(parse_alpha), default=0.01, metavar="P",
                         help="chance of any false alarm over all the cases and models (Holm-adjusted; "
                         "default: 0.01)")
@@ -110,7 +89,7 @@ def _add_compare(parser):
     parser.add_argument("--runs", type=typed(positive_integer("--runs", "3")), default=1, metavar="N",
                         dest="runs_per_side", help="the newest N runs of each directory, each a replicate (default: 1, which "
                         "decides nothing: one run is one sample of the run-to-run noise)")
-    _add_decision_options(parser)
+    _add_decision_options(parser, threshold=0.10)  # one run a side, or a few: the process noise is larger
     parser.add_argument("--normalize", action="store_true",
                         help="scale each case's time by its own device's calibration (the measured matmul peak at the "
                              "row's precision), so that machines of different speed compare")
@@ -195,17 +174,6 @@ def ab(args) -> int:
     return gate.main(args.base, args.head, args.pytest_args, out=out, budget_min=args.budget,
                      threshold=args.threshold, alpha=args.alpha,
                      say=lambda line: print(line, flush=True))  # progress shows as it happens, also through tee
-
-
-def noise(args) -> int:
-    from bench import ab as gate
-    from bench import noise as probe
-
-    out = Path(args.out)
-    if out.exists():
-        raise OptionError(f"--out: {args.out!r} exists; the probe writes into a new directory")
-    return probe.main(args.pytest_args or list(gate.DEFAULT_ARGS), out=out, pairs=args.pairs, pair_s=args.pair_s,
-                      block_s=args.block_s, seed=args.seed)
 
 
 def compare(args) -> int:

@@ -45,8 +45,9 @@ def run_probe(harness_args: list[str], *, out: Path, pairs: int, pair_s: float, 
                         concurrent=arrangement == "duet")
             try:
                 cases = sorted(set.intersection(*(set(c) for c in pair.start().values())))
-                blocks, ends, rounds = [], time.monotonic() + pair_s, 0
-                while time.monotonic() < ends or rounds < 2:
+                blocks, rounds = pair.round(1, cases, block_s), 1  # the first round builds and warms every case
+                ends = time.monotonic() + pair_s
+                while time.monotonic() < ends or rounds < 3:
                     rounds += 1
                     blocks += pair.round(rounds, cases, block_s)
             finally:
@@ -121,6 +122,35 @@ def _model_between_pairs(ratio: pd.Series) -> float:
     per_model = per_case.groupby(["model", "pair"]).mean()
     return float(per_model.groupby("model").std().median()) if per_model.index.get_level_values("pair").nunique() > 1 \
         else float("nan")
+
+
+def add_arguments(parser) -> None:
+    """`python -m bench noise`'s options (bench.cli)."""
+    from bench.parsers import positive_integer, positive_number, typed
+
+    parser.description = ("Times two workers of this checkout in alternating, pinned and concurrent blocks, and "
+                          "one worker's second model instances, and splits the noise into its levels "
+                          "(docs/gate.md). Harness arguments go after -- (default: the gate's recipe).")
+    for flag, parse, default, text in (
+            ("--pairs", positive_integer("--pairs", "2"), 2, "worker pairs an arrangement"),
+            ("--pair-s", positive_number("--pair-s", "90"), 90.0, "seconds of rounds a worker pair, after its first"),
+            ("--block-s", positive_number("--block-s", "0.25"), 0.25, "seconds a block"),
+            ("--seed", positive_integer("--seed", "1"), 1, "the blocks' order")):
+        parser.add_argument(flag, type=typed(parse), default=default, help=f"{text} (default: {default:g})")
+    parser.add_argument("--out", required=True, metavar="DIR", help="a new directory for blocks.csv and the logs")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- HARNESS_ARGS", help="the cases' harness options")
+    parser.set_defaults(handler=command)
+
+
+def command(args) -> int:
+    from bench.ab import default_args
+    from bench.parsers import OptionError
+
+    out = Path(args.out)
+    if out.exists():
+        raise OptionError(f"--out: {args.out!r} exists; the probe writes into a new directory")
+    return main(args.pytest_args or default_args(), out=out, pairs=args.pairs, pair_s=args.pair_s,
+                block_s=args.block_s, seed=args.seed)
 
 
 def main(harness_args: list[str], *, out: Path, pairs: int, pair_s: float, block_s: float, seed: int,

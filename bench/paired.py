@@ -123,6 +123,15 @@ class Pair:
             self.close()
             raise
 
+    def prepare(self, cases: list[str]) -> None:
+        """Builds and warms `cases` in both workers at the same time (one core each); failures are kept."""
+        for worker in self.workers.values():
+            worker.process.stdin.write(json.dumps({"prepare": cases}) + "\n")
+            worker.process.stdin.flush()
+        for side, worker in self.workers.items():
+            for case, message in worker.receive()["failed"].items():
+                self.failures[side, case] = message
+
     def round(self, number: int, cases: list[str], seconds: float) -> list[Block]:
         """Every case once, in a random order; each a pair of blocks, its sides in a random order."""
         blocks = []

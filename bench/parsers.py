@@ -3,6 +3,7 @@ naming the bad value and what is accepted (used as `type=` by the CLI, and by Ha
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from pathlib import Path
@@ -208,3 +209,14 @@ def parse_budget(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise OptionError(f"--budget: {text!r} is not a positive number of minutes; give e.g. 12")
     return value
+
+
+def typed(parse):
+    """An option parser of bench.parsers (raising OptionError) as an argparse `type=`."""
+    def convert(text):
+        try:
+            return parse(text)
+        except OptionError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert

@@ -12,6 +12,8 @@ as a session does, and then answers requests, one JSON object a line:
        the first request of a case builds and warms it (B: the seconds that took, else 0), as pass 1 of
        `pytest bench/` does; then calls it for S seconds and returns each call's seconds.
        "status": "error", "message": ...  when the case cannot run (its model fails to build, ...).
+    <- {"prepare": [CASE_ID, ...]}                            build and warm these now
+    -> {"failed": {CASE_ID: message, ...}}                   (the gate prepares both workers at once)
     <- {"quit": true}
 
 `instance` 2, 3, ... build a case again in models of their own (the noise probe compares instances).
@@ -127,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         request = json.loads(line)
         if request.get("quit"):
             break
+        if "prepare" in request:
+            failed = {case: answer["message"] for case in request["prepare"]
+                      if (answer := worker.block(case, 0.0))["status"] != "ok"}
+            print(json.dumps({"failed": failed}), file=reply, flush=True)
+            continue
         answer = worker.block(request["time"], float(request["seconds"]), int(request.get("instance", 1)))
         print(json.dumps(answer), file=reply, flush=True)
     return 0

@@ -1,4 +1,5 @@
-"""The 2-core VM's noise as the gate sees it, for simulations of the gate (tests/simulation, tests/unit).
+"""The 2-core VM's noise between processes, for simulations of the process-replicate decision that
+`compare --runs` makes (bench.analysis.gate; tests/simulation, tests/unit).
 
 Magnitudes: docs/measurements.md, "Noise between processes" (2026-11-27: the gate's recipe, `--threads 1`,
 the first A/A gate's 8 processes).
@@ -9,13 +10,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench import ab, checkouts
-from bench.analysis import gate
 
 MODELS = ("mnist_cnn", "mnist_separable_cnn", "imdb_lstm", "imdb_lstm_cudnn", "imdb_bilstm", "imdb_gru",
           "imdb_simplernn")
@@ -48,24 +46,18 @@ MEASURED = Noise()
 
 
 class SimulatedMachine:
-    """The 2-core VM as the gate sees it: `pytest bench/` processes of the recipe's matrix (CASES), each
-    case with its own noise drawn once (as Noise describes), each process lasting as long as the
-    recipe's did (STARTUP_S plus PER_CASE_S a case; docs/measurements.md). `slower` maps a model to the
-    factor its cases are slower by in head. A launcher for bench.ab.Gate, with its clock."""
-
-    STARTUP_S, PER_CASE_S = 15.0, 3.3
+    """The 2-core VM as `compare --runs` sees it: `pytest bench/` processes of the recipe's matrix (CASES),
+    each case with its own noise drawn once (as Noise describes). `slower` maps a model to the factor its
+    cases are slower by in head."""
 
     def __init__(self, rng, noise: Noise = MEASURED, slower: dict | None = None):
-        self.rng, self.noise, self.now = rng, noise, 0.0
+        self.rng, self.noise = rng, noise
         count = len(CASES)
         self.case_sd = noise.case_sd * rng.lognormal(0, noise.case_spread, count)
         self.pass_sd = noise.pass_ratio * self.case_sd * rng.lognormal(0, noise.pass_jitter, count)
         self.two_state = np.zeros(count, bool)
         self.two_state[rng.choice(count, noise.two_state, replace=False)] = True
         self.effect = np.array([np.log((slower or {}).get(model, 1.0)) for model, _, _ in CASES])
-
-    def clock(self) -> float:
-        return self.now
 
     def rows(self, side: str, number: int, chosen=None) -> pd.DataFrame:
         """One process's rows (as bench.store.load_process gives them) for the cases `chosen` (indices)."""
@@ -82,32 +74,11 @@ class SimulatedMachine:
             "precision": "float32", "jit_compile": "auto", "run_id": f"{side}{number}", "status": "ok",
             "message": "", "median_ms": np.exp(logs[chosen]), "pass_log_var": passes.var(axis=0, ddof=1)[chosen]})
 
-    def __call__(self, side, ids, number, limit_s) -> ab.Process:
-        chosen = [i for i, case in enumerate(CASES) if ids is None or ab.case_id(_row(case)) in ids]
-        seconds = self.STARTUP_S + self.PER_CASE_S * len(chosen)
-        self.now += seconds
-        return ab.Process(side, number, seconds, self.rows(side, number, chosen), "simulated",
-                          0 if ids is None else len(ids))
-
-
-def _row(case) -> dict:
-    return {"model": case[0], "mode": case[1], "device": "cpu", "batch_size": case[2]}
-
-
 def simulate(rng, noise: Noise, *, processes: int, slower: dict | None = None) -> pd.DataFrame:
     """`processes` whole-matrix processes a side on one SimulatedMachine, as rows for gate.judge."""
     machine = SimulatedMachine(rng, noise, slower)
     return pd.concat([machine.rows(side, number).assign(side=side, process=f"{side}{number}")
                       for side in ("base", "head") for number in range(processes)], ignore_index=True)
-
-
-def simulated_gate(rng, *, budget_min=15.0, slower=None) -> gate.Verdicts:
-    """bench.ab's whole procedure (alternation, looks, settling, -k selection, budget) on a SimulatedMachine."""
-    machine = SimulatedMachine(rng, MEASURED, slower)
-    ids = {ab.case_id(_row(case)) for case in CASES}
-    sides = {name: checkouts.Side(name, name, Path("."), cases=set(ids)) for name in ("base", "head")}
-    return ab.Gate(sides, machine, budget_s=budget_min * 60, threshold=0.10, alpha=0.01, say=lambda line: None,
-                   clock=machine.clock).run()
 
 
 def on_every_core(work, seed: int, count: int, **kwargs) -> list:
@@ -121,9 +92,3 @@ def on_every_core(work, seed: int, count: int, **kwargs) -> list:
 
 def _on_stream(work, stream, **kwargs):
     return work(np.random.default_rng(stream), **kwargs)
-
-
-def gate_outcome(rng, **kwargs) -> tuple[bool, str]:
-    """One simulated gate's exit (failed) and the regressions it names."""
-    verdicts = simulated_gate(rng, **kwargs)
-    return verdicts.failed, verdicts.regressions

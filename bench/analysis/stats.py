@@ -46,20 +46,26 @@ class Prior:
     pooled_df: float = math.inf  # all the cases' df together: no posterior is surer than the pooled estimate
 
 
-def fit_prior(variances, df, covariate=None) -> Prior | None:
+def fit_prior(variances, df, covariate=None, offset=None) -> Prior | None:
     """limma's fitFDist: s0^2 and d0 from the cases' variances `variances` with `df` degrees of freedom each.
 
     The log variances, less their expected bias, have mean log s0^2 (on a
-    straight-line trend in `covariate`, when given) and variance
-    trigamma(df/2) + trigamma(d0/2); d0 is solved from the excess. Cases with a
-    zero variance are left out of the fit. None when fewer than 3 cases can be used.
+    straight-line trend in `covariate`, when given; or `offset` plus a constant,
+    when each case's variance is known up to one common factor: a trend of slope 1,
+    one parameter to fit instead of two) and variance trigamma(df/2) + trigamma(d0/2);
+    d0 is solved from the excess. Cases with a zero variance are left out of the fit.
+    None when fewer than 3 cases can be used.
     """
     variances, df = np.asarray(variances, float), np.broadcast_to(np.asarray(df, float), np.shape(variances))
     usable = (variances > 0) & (df > 0) & np.isfinite(variances)
     if usable.sum() < 3:
         return None
     z = np.log(variances[usable]) - special.digamma(df[usable] / 2) + np.log(df[usable] / 2)
-    if covariate is not None and np.ptp(np.asarray(covariate, float)[usable]) > 0:
+    if offset is not None:
+        shift = np.asarray(offset, float)
+        level = float((z - shift[usable]).mean())
+        centre_all, residual, fitted_params = shift + level, z - shift[usable] - level, 1
+    elif covariate is not None and np.ptp(np.asarray(covariate, float)[usable]) > 0:
         x = np.asarray(covariate, float)
         slope, intercept = np.polyfit(x[usable], z, 1)
         centre_all, residual, fitted_params = intercept + slope * x, z - (intercept + slope * x[usable]), 2
@@ -136,6 +142,14 @@ class Comparison:
     def detectable(self, alpha: float) -> float:
         """The smallest ratio this case's noise lets a one-sided test at `alpha` call slower."""
         return detectable_change(self.sigma, alpha, self.df)
+
+    @classmethod
+    def of_mean(cls, difference: float, variance: float, df: float) -> "Comparison":
+        """Student's t on a mean log difference (candidate - baseline) whose (moderated) variance is
+        `variance` with `df` degrees of freedom: the paired gate's, whose replicates are worker pairs."""
+        sigma = math.sqrt(variance)
+        spread = _t_ppf(1 - (1 - INTERVAL_LEVEL) / 2, df) * sigma
+        return cls(math.exp(difference), math.exp(difference - spread), math.exp(difference + spread), sigma, df)
 
 
 def compare_logs(base_logs, cand_logs, variance: float, df: float) -> Comparison:

@@ -1,46 +1,13 @@
-"""`python -m bench ab`: its input checks, the cases it picks for later processes, and their -k expression."""
+"""`python -m bench ab`: its input checks, and its procedure (worker pairs, looks, settling, the budget, holes) on
+simulated worker pairs (tests/paired_noise.py)."""
 
 import numpy as np
-import pandas as pd
 import pytest
-from _pytest.mark.expression import Expression
+from paired_noise import CASES, PairedNoise, simulated_gate
 from tests_support import ROOT, run_cli
 
 from bench import ab, checkouts
 from bench.parsers import OptionError
-
-IDS = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-cpu-b128", "mnist_cnn-train-cpu-b1", "imdb_lstm-infer-cpu-b1",
-       "imdb_lstm_cudnn-infer-cpu-b1", "mnist_cnn-infer-gpu:0-b1"]
-
-
-def matches(expression: str, item_name: str) -> bool:
-    """pytest's -k: a substring of the item's name, case-insensitively."""
-    return Expression.compile(expression).evaluate(lambda sub, **kwargs: sub.lower() in item_name.lower())
-
-
-@pytest.mark.parametrize("chosen", [["mnist_cnn-infer-cpu-b1"], ["imdb_lstm-infer-cpu-b1", "mnist_cnn-train-cpu-b1"],
-                                    ["mnist_cnn-infer-gpu:0-b1"]])
-def test_the_keyword_expression_picks_exactly_the_chosen_cases_in_every_pass(chosen):
-    expression = ab.keyword(chosen)
-    for case in IDS:
-        for name in (f"test_model[{case}]", f"test_model[{case}-pass3]"):
-            assert matches(expression, name) == (case in chosen), (expression, name)
-
-
-def test_later_processes_time_undecided_cases_every_case_of_an_undecided_model_and_the_anchors():
-    rows = [dict(backend="tensorflow", device="cpu", model=model, model_sha256="", mode=mode, batch_size=batch,
-                 scenario="batch", load="",
-                 replicas=1, precision="float32", jit_compile="auto", status="ok", median_ms=speed * batch * (1 + (mode == "train")))
-            for model, speed in (("mnist_cnn", 1.0), ("imdb_lstm", 10.0), ("imdb_gru", 5.0))
-            for mode in ("infer", "train") for batch in (1, 32)]
-    values = pd.DataFrame(rows)
-    lstm_case = tuple(values.iloc[5][list(ab.CASE_KEY)])  # imdb_lstm infer b32
-    mnist_model = ("tensorflow", "cpu", "mnist_cnn", "", "float32", "auto", "batch")
-    chosen = ab.selection(values, {lstm_case}, {mnist_model})
-    assert chosen == ["imdb_gru-infer-cpu-b1", "imdb_lstm-infer-cpu-b1", "imdb_lstm-infer-cpu-b32",  # anchors: b1 infer
-                      "mnist_cnn-infer-cpu-b1", "mnist_cnn-infer-cpu-b32", "mnist_cnn-train-cpu-b1",
-                      "mnist_cnn-train-cpu-b32"]
-
 
 @pytest.mark.parametrize("arg", ["-k", "-kmnist", "--results-dir=x", "--replicas", "--benchmark-disable"])
 def test_options_ab_sets_itself_are_refused(arg):
@@ -72,27 +39,36 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert err.startswith(message.format(tmp=tmp_path, full=full)) and len(err.strip().splitlines()) == 1, err
 
 
-def test_case_id_is_the_pytest_id():
-    from bench.plan import Case
+def test_looks_begin_after_three_pairs_and_later_pairs_time_only_what_is_undecided():
+    said = []
+    quiet = PairedNoise(round_sd=0.04)  # cases settle: the fourth pair has less to time
+    verdicts, machine = simulated_gate(np.random.default_rng(0), slower={"mnist_cnn": 1.04}, noise=quiet,
+                                       say=said.append)
+    pairs = [line for line in said if line.startswith("pair ")]
+    looks = [index for index, line in enumerate(said) if line.startswith(("undecided", "every"))]
+    assert len(pairs) >= 4 and looks and said[looks[0] - 1].startswith("pair  3")
+    assert set(machine.opened[0]) == set(CASES)
+    assert set(machine.opened[-1]) < set(CASES), (said, machine.opened[-1])
+    undecided_after_three = int(said[looks[0]].split()[1])  # "undecided: N case(s)"
+    assert len(set(machine.opened[3])) == undecided_after_three  # the fourth pair timed those alone
+    assert machine.clock() <= 15 * 60
 
-    row = {"model": "imdb_gru", "mode": "train", "device": "gpu:1", "batch_size": np.int64(32)}
-    assert ab.case_id(row) == Case("imdb_gru", "train", "gpu:1", 32).id
+
+@pytest.mark.parametrize("budget_min", [2.0, 6.0, 15.0])
+def test_the_gate_keeps_within_its_budget(budget_min):
+    verdicts, machine = simulated_gate(np.random.default_rng(1), budget_min=budget_min)
+    assert machine.clock() <= budget_min * 60 + 30  # a pair that started in time finishes its second round
+    assert verdicts is not None and len(machine.opened) >= 1
 
 
-def test_the_gate_alternates_the_sides_and_looks_only_after_three_processes_a_side():
-    from noise_model import CASES, SimulatedMachine  # the recipe's matrix on a simulated machine
+def test_a_case_failing_in_head_is_a_hole_named_once_and_the_rest_is_judged():
+    verdicts, machine = simulated_gate(np.random.default_rng(2), broken={"imdb_gru-train-cpu-b32"})
+    assert verdicts.holes == ["imdb_gru train b32 cpu: error in head: ValueError: broken on purpose"]
+    assert verdicts.failed and "imdb_gru-train-cpu-b32" not in set(verdicts.cases["case"])
+    assert all("imdb_gru-train-cpu-b32" not in opened for opened in machine.opened[1:])
 
-    machine, launched, looks = SimulatedMachine(np.random.default_rng(0)), [], []
 
-    def launch(side, ids, number, limit_s):
-        launched.append(side)
-        return machine(side, ids, number, limit_s)
-
-    ids = {ab.case_id({"model": m, "mode": mode, "device": "cpu", "batch_size": b}) for m, mode, b in CASES}
-    sides = {name: checkouts.Side(name, name, ROOT, cases=set(ids)) for name in ("base", "head")}
-    gate = ab.Gate(sides, launch, budget_s=15 * 60, threshold=0.10, alpha=0.01, clock=machine.clock,
-                   say=lambda line: looks.append(len(launched)) if line.startswith(("undecided", "every")) else None)
-    gate.run()
-    assert launched[:8] == ["base", "head", "head", "base"] * 2
-    assert looks and looks[0] == 6  # the first look after three processes a side, then one after each pair
-    assert all(later - earlier == 2 for earlier, later in zip(looks, looks[1:]))
+@pytest.mark.parametrize("backend,threads", [("tensorflow", True), ("torch", True), ("jax", False)])
+def test_the_default_recipe_fixes_the_thread_pools_only_where_the_backend_lets_it(monkeypatch, backend, threads):
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    assert ("--threads" in ab.default_args()) is threads
