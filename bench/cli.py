@@ -61,7 +61,7 @@ def _add_ab(parser):
     parser.add_argument("base", metavar="BASE", help="the baseline: a checkout's directory or a git ref")
     parser.add_argument("head", metavar="HEAD", help="the candidate: a checkout's directory or a git ref")
     parser.add_argument("--budget", type=typed(parse_budget), default=15.0, metavar="MINUTES",
-                        help="wall-clock minutes to spend, all processes together (default: 15)")
+                        help="wall-clock minutes to spend, both collections and all worker pairs together (default: 15)")
     _add_decision_options(parser, threshold=DEFAULT_THRESHOLD)
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="an empty directory for the runs, logs and verdicts (default: results/ab/<UTC time>)")

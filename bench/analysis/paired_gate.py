@@ -51,7 +51,7 @@ def pair_values(blocks: pd.DataFrame) -> pd.DataFrame:
     """Per case and worker pair: the mean log-ratio of its rounds, their variance and count, and each side's
     mean log. Blocks that built their model are left out (building is not what is timed)."""
     timed = blocks[blocks["built_s"] == 0].assign(log=lambda f: np.log(f["median_ms"]))
-    wide = timed.pivot_table(index=["case", "pair", "round"], columns="side", values="log").dropna()
+    wide = timed.set_index(["case", "pair", "round", "side"])["log"].unstack("side").dropna()
     if wide.empty:
         return pd.DataFrame(columns=["case", "pair", "mean", "var", "rounds", "base", "head"])
     wide = wide.assign(ratio=wide["head"] - wide["base"])
