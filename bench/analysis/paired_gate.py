@@ -12,11 +12,13 @@ are. A case is judged by a moderated t (bench.analysis.stats, limma's empirical
 Bayes) on its worker pairs' values: their variance, shrunk towards a prior fitted
 over all the cases, proportional to the variance the case's pair values would have
 from its rounds alone (known with many df): one common factor is fitted, which is 1
-when worker pairs add nothing to the rounds' noise and larger when they do. A model's value in a worker pair is the mean of
-its cases' (a geometric mean of ratios); the whole matrix's, the mean of all. The
-families, Holm's adjustment, the threshold band and the verdicts are the process
-gate's (bench.analysis.gate): false alarms at most alpha over everything judged,
-the ratio shown is the ratio tested, a case that fails or vanishes in head fails.
+when worker pairs add nothing to the rounds' noise and larger when they do. A
+model's value in a worker pair is the mean of its cases', weighted by their
+precision (a weighted geometric mean of ratios: a case whose rounds are noisier
+counts less); the whole matrix's, of all. The families, Holm's adjustment, the
+threshold band and the verdicts are those of `compare` (bench.analysis.gate):
+false alarms at most alpha over everything judged, the ratio shown is the ratio
+tested, a case that fails or vanishes in head fails.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ def pair_values(blocks: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["case", "pair", "mean", "var", "rounds", "base", "head"])
     wide = wide.assign(ratio=wide["head"] - wide["base"])
     grouped = wide.groupby(["case", "pair"])
-    return pd.DataFrame({"mean": grouped["ratio"].mean(), "var": grouped["ratio"].var(ddof=1),
-                         "rounds": grouped["ratio"].size(), "base": grouped["base"].mean(),
-                         "head": grouped["head"].mean()}).reset_index()
+    frame = pd.DataFrame({"mean": grouped["ratio"].mean(), "var": grouped["ratio"].var(ddof=1),
+                          "rounds": grouped["ratio"].size(), "base": grouped["base"].mean(),
+                          "head": grouped["head"].mean()}).reset_index()
+    return frame.assign(expected=frame["var"] / frame["rounds"])  # the mean's variance from its rounds alone
 
 
 def judge(blocks: pd.DataFrame, *, threshold: float, alpha: float, settled=frozenset(),
@@ -81,23 +84,32 @@ def judge(blocks: pd.DataFrame, *, threshold: float, alpha: float, settled=froze
 
 
 def _unit_means(values: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """A model's (or the matrix's) values per worker pair: the means over its cases, in the pairs that timed
-    them all; its expected variance from the rounds: the mean of its cases' over their count."""
-    cases_of = values.groupby(key)["case"].nunique()
-    grouped = values.groupby([*key, "pair"])
-    frame = pd.DataFrame({"mean": grouped["mean"].mean(), "count": grouped["case"].nunique(),
-                          "var": grouped["var"].mean() / grouped["case"].nunique(),
-                          "rounds": grouped["rounds"].min(), "base": grouped["base"].mean(),
-                          "head": grouped["head"].mean()}).reset_index()
-    complete = frame["count"].to_numpy() == cases_of.reindex(pd.MultiIndex.from_frame(frame[key])
-                                                             if len(key) > 1 else frame[key[0]]).to_numpy()
-    return frame[complete]
+    """A model's (or the matrix's) values per worker pair, in the pairs that timed all of its cases: the
+    weighted mean of its cases' values, each case weighted by the inverse of its rounds' variance (pooled
+    over the pairs; the same weights in every pair), so that a case whose rounds are three times as noisy
+    does not swamp the others; and that mean's variance from the rounds alone."""
+    pooled = values.groupby("case")["var"].mean()
+    weights = 1 / pooled.where(pooled > 0)
+    weights = weights.fillna(weights.mean() if weights.notna().any() else 1.0)
+    frame = values.assign(weight=values["case"].map(weights))
+    frame = frame.assign(weighted=frame["weight"] * frame["mean"], base_w=frame["weight"] * frame["base"],
+                         head_w=frame["weight"] * frame["head"], spread=frame["weight"] ** 2 * frame["expected"])
+    cases_of = frame.groupby(key)["case"].nunique()
+    grouped = frame.groupby([*key, "pair"])
+    total = grouped["weight"].sum()
+    units = pd.DataFrame({"mean": grouped["weighted"].sum() / total, "count": grouped["case"].nunique(),
+                          "expected": grouped["spread"].sum() / total**2, "rounds": grouped["rounds"].min(),
+                          "base": grouped["base_w"].sum() / total, "head": grouped["head_w"].sum() / total})
+    units = units.reset_index()
+    complete = units["count"].to_numpy() == cases_of.reindex(pd.MultiIndex.from_frame(units[key])
+                                                             if len(key) > 1 else units[key[0]]).to_numpy()
+    return units[complete]
 
 
 def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: float, settled) -> pd.DataFrame:
     if values.empty:
         return pd.DataFrame(columns=[*key, *COLUMNS])
-    units = values.assign(expected=values["var"] / values["rounds"]).groupby(key, sort=True).agg(
+    units = values.groupby(key, sort=True).agg(
         mean=("mean", "mean"), own=("mean", "var"), pairs=("mean", "size"), expected=("expected", "mean"),
         base=("base", "mean"), head=("head", "mean"), rounds=("rounds", "sum"))
     own, dfs = units["own"].to_numpy(), units["pairs"].to_numpy(float) - 1

@@ -1,6 +1,7 @@
 """The paired gate's decision (bench.analysis.paired_gate) against its definition: a case's replicates are its
 worker pairs' mean log-ratios, tested by Student's one-sample t (moderated when three or more cases give a
-prior), Holm-adjusted per family; a model is the mean of its cases; failures in head are holes."""
+prior), Holm-adjusted per family; a model is the precision-weighted mean of its cases; failures in head are
+holes."""
 
 import math
 
@@ -44,8 +45,12 @@ def test_two_cases_are_judged_by_the_one_sample_t_of_their_pairs_with_holm_over_
     low, high = cases.loc["mnist_cnn-train-cpu-b32", ["low", "high"]]
     assert math.sqrt(low * high) == pytest.approx(cases.loc["mnist_cnn-train-cpu-b32", "ratio"])
     assert flat > slow
+    # The model: each pair's cases weighted by the inverse of their rounds' variance, pooled over the pairs.
+    rounds = blocks_of(ratios).assign(log=lambda f: np.log(f["median_ms"]))
+    rounds = rounds.pivot_table(index=["case", "pair", "round"], columns="side", values="log")
+    weight = 1 / (rounds["head"] - rounds["base"]).groupby(["case", "pair"]).var().groupby("case").mean()
+    model_pairs = sum(weight[case] * np.log(values) for case, values in ratios.items()) / weight.sum()
     models = verdicts.models.set_index("model")
-    model_pairs = np.log(ratios["mnist_cnn-infer-cpu-b1"]) / 2 + np.log(ratios["mnist_cnn-train-cpu-b32"]) / 2
     assert models.loc["mnist_cnn", "ratio"] == pytest.approx(np.exp(model_pairs.mean()))
     assert models.loc[ALL_MODELS, "ratio"] == pytest.approx(np.exp(model_pairs.mean()))
 
