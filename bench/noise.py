@@ -2,15 +2,15 @@
 
 Two workers of this checkout (the same code on both sides: every difference is
 noise) are timed in blocks, in three arrangements, each over `--pairs` fresh worker
-pairs of `--pair-s` seconds:
+pairs, each timing rounds for `--pair-s` seconds after the round that builds its cases:
 
 - alternate: one block of a case in one worker, then in the other, in a random order (the gate's way);
 - alternate-pinned: the same, each worker pinned to a CPU of its own (os.sched_setaffinity);
 - duet: both workers pinned and timed at the same moment (Bulej et al.'s duet benchmarking).
 
 and, inside one worker, blocks of a second instance of each model (built apart) against
-the first. The table splits each arrangement's noise into its levels (see `decompose`)
-and says what a gate of that arrangement would see; every block lands in --out/blocks.csv.
+the first. The table splits each arrangement's noise into its levels (see `decompose`);
+every block lands in --out/blocks.csv, the table in --out/noise.csv.
 """
 
 from __future__ import annotations
@@ -63,10 +63,14 @@ def run_probe(harness_args: list[str], *, out: Path, pairs: int, pair_s: float, 
 def _instances(harness_args, *, out, seconds, block_s, rng, zero) -> pd.DataFrame:
     """One worker: each case's first model instance against a second one, built apart, alternating."""
     worker = WorkerProcess(ROOT, harness_args, log=out / "logs" / "instances.log")
-    rows, ends, rounds = [], time.monotonic() + seconds, 0
+    rows, rounds = [], 0
     try:
         cases = worker.ready()
-        while time.monotonic() < ends or rounds < 2:
+        for case in cases:  # build both instances first: their rounds then time warm models only
+            for instance in (1, 2):
+                worker.block(case, 0.0, instance)
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends or rounds < 3:
             rounds += 1
             for case in rng.sample(cases, len(cases)):
                 for index, instance in enumerate(rng.sample([1, 2], 2)):

@@ -1,7 +1,7 @@
 """The 2-core VM's noise as the paired gate sees it, for simulations of `bench ab` (tests/simulation, tests/unit).
 
-Magnitudes: docs/measurements.md, "Paired workers: where the noise is" (2026-12-02, `python -m bench noise`
-on the gate's recipe: 28 cases, one thread a pool, blocks of 0.25 s).
+Magnitudes: docs/measurements.md, "Paired workers" (2026-12-02: `python -m bench noise` on the gate's recipe,
+28 cases, one thread a pool, blocks of 0.25 s; and the first A/A gate's 4 worker pairs).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ class PairedNoise:
     lognormal factor of spread `pair_spread`. The shared wander, which pairing removes, moves both
     blocks of a round by `wander_sd`."""
 
-    round_sd: float = 0.13
-    round_spread: float = 0.36
-    pair_sd: float = 0.01  # measured: none beyond the rounds' (two pairs an arrangement); kept, to be safe
+    round_sd: float = 0.146
+    round_spread: float = 0.32
+    pair_sd: float = 0.022  # the first A/A gate: pairs' values spread 1.22 times as much as rounds predict
     pair_spread: float = 0.5
     hiccup_p: float = 0.01
     hiccup: float = 0.3
