@@ -34,6 +34,11 @@ from bench.analysis.gate import ALL_MODELS, Verdicts
 
 CASE_COLUMNS = ("model", "mode", "batch_size", "device")
 MODEL_COLUMNS = ("model", "device")
+# The prior's weight, at most: limma takes d0 as exact, but 28 cases of 3 df each cannot tell a prior that
+# fits every case from one that misses the cases a worker pair moves more than the rest; uncapped, such
+# cases raised false alarms in 1.5% of simulated same-code gates, capped at 8 in none of 400
+# (docs/measurements.md, "Paired workers").
+PRIOR_DF_CAP = 8.0
 COLUMNS = ["base_ms", "head_ms", "ratio", "low", "high", "p_holm", "detectable", "pairs", "rounds", "verdict", "needs"]
 
 
@@ -119,6 +124,8 @@ def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: 
     # The pair values' variance is the rounds' share (known, many df) plus what a worker pair adds: a
     # prior proportional to the rounds' share (one factor fitted over the units) moderates each.
     prior = stats.fit_prior(own, dfs, offset=np.log(expected) if usable else None)
+    if prior is not None and prior.df > PRIOR_DF_CAP:
+        prior = stats.Prior(prior.variance, PRIOR_DF_CAP, prior.pooled_df)
     results = []
     for index, (mean, pairs) in enumerate(zip(units["mean"], units["pairs"])):
         variance, df = stats.moderate(own[index], dfs[index], prior, index)

@@ -49,8 +49,7 @@ def test_a_gate_of_paired_workers_names_a_model_that_fails_to_build_in_head(tmp_
     rounds = blocks.groupby("round")
     assert (rounds["side"].apply(sorted).map(tuple) == ("base", "head")).all() and len(rounds) >= 2
     assert (rounds["first"].sum() == 1).all() and (blocks["calls"] > 0).all()
-    first = blocks[blocks["round"] == 1]
-    assert (first["built_s"] > 0).all() and (blocks[blocks["round"] > 1]["built_s"] == 0).all()
+    assert (blocks["built_s"] == 0).all()  # both workers built and warmed their cases before the rounds
     cases = pd.read_csv(tmp_path / "gate" / "cases.csv")
     assert cases[["model", "mode", "batch_size", "pairs"]].values.tolist() == [["mnist_separable_cnn", "infer", 32, 1]]
     assert cases["verdict"].iloc[0] == "inconclusive"  # one worker pair decides nothing

@@ -41,7 +41,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 def test_looks_begin_after_three_pairs_and_later_pairs_time_only_what_is_undecided():
     said = []
-    quiet = PairedNoise(round_sd=0.04)  # cases settle: the fourth pair has less to time
+    quiet = PairedNoise(round_sd=0.04, pair_sd=0.005)  # cases settle: the fourth pair has less to time
     verdicts, machine = simulated_gate(np.random.default_rng(0), slower={"mnist_cnn": 1.04}, noise=quiet,
                                        say=said.append)
     pairs = [line for line in said if line.startswith("pair ")]
