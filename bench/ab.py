@@ -30,7 +30,7 @@ from bench.analysis.gate import ALL_MODELS, Verdicts
 from bench.checkouts import Side, check_pytest_args, checkout, collect, remove_worktree
 from bench.output.tables import render
 from bench.output.verdicts import verdict_lines
-from bench.paired import Pair, WorkerError
+from bench.paired import Block, Pair, WorkerError
 from bench.parsers import OptionError
 
 # The recipe when no arguments are given: the gate profile's warm-up, no predict (Keras' predict
@@ -74,12 +74,17 @@ class PairedGate:
 
     def run(self) -> Verdicts | None:
         todo = None  # None: every case the workers can run
-        while self.cases and self._affordable(len(self.cases if todo is None else todo)):
+        while True:
+            cases = [case for case in (self.cases if todo is None else todo) if not self._failed(case)]
+            if not cases or not self._affordable(len(cases)):
+                break
             self.pairs += 1
-            self._run_pair(self.cases if todo is None else todo)
+            self._run_pair(cases)
             if self.pairs < MIN_PAIRS:
                 continue
             verdicts = self.judge()
+            if verdicts is None:  # no case has been timed on both sides
+                continue
             self.settled |= _unchanged(verdicts)
             todo = self._undecided(verdicts)
             self.say(f"undecided: {len(todo)} case(s)" if todo else "every case and model decided")
@@ -124,6 +129,12 @@ class PairedGate:
                 self._round_s_per_case = (self.clock() - round_start) / len(cases)
                 self.failures.update(pair.failures)
                 cases = [case for case in cases if not self._failed(case)]
+        except WorkerError as error:  # a worker that stopped: what it was doing is a failure of its side
+            if error.side == "base" and error.case is None:
+                raise  # BASE cannot run its matrix: nothing can be judged
+            for case in [error.case] if error.case else cases:
+                self.failures[error.side, case] = str(error)
+            self.say(f"pair {self.pairs:2d}: {error}")
         finally:
             pair.close()
             self.failures.update(pair.failures)
@@ -155,19 +166,26 @@ class PairedGate:
             return None
         if self._judged is not None and self._judged[0] == (len(self.blocks), len(self.failures), len(self.settled)):
             return self._judged[1]  # nothing new since the last look
-        holes = self.holes + [f"{_name(case)}: error in head: {message}"
-                              for (side, case), message in sorted(self.failures.items())
-                              if side == "head" and ("base", case) not in self.failures]
-        verdicts = paired_gate.judge(self.block_table(), threshold=self.threshold, alpha=self.alpha,
-                                     settled=self.settled, holes=holes)
+        holes = self.holes_named()
+        blocks = self.block_table()  # a case that failed on either side is judged in no pair (nor its model's)
+        blocks = blocks[~blocks["case"].map(self._failed)]
+        verdicts = paired_gate.judge(blocks, threshold=self.threshold, alpha=self.alpha, settled=self.settled,
+                                     holes=holes)
         self._judged = ((len(self.blocks), len(self.failures), len(self.settled)), verdicts)
         return verdicts
+
+    def holes_named(self) -> list[str]:
+        """Cases missing in head, and those that fail there but not in base, each named once."""
+        return self.holes + [f"{_name(case)}: error in head: {message}"
+                             for (side, case), message in sorted(self.failures.items())
+                             if side == "head" and ("base", case) not in self.failures]
 
     def block_table(self) -> pd.DataFrame:
         return pd.DataFrame([vars(block) for block in self.blocks])  # flat dataclasses: vars is asdict, faster
 
     def save_blocks(self, path: Path) -> None:
-        self.block_table().to_csv(path, index=False)
+        columns = list(Block.__dataclass_fields__)
+        (self.block_table() if self.blocks else pd.DataFrame(columns=columns)).to_csv(path, index=False)
 
 
 def _unchanged(verdicts: Verdicts) -> set:
@@ -229,15 +247,20 @@ def _gate(base: Side, head: Side, pytest_args, *, out, budget_min, threshold, al
                       started=started, holes=holes)
     try:
         verdicts = gate.run()
-    except WorkerError as error:
-        say(f"error: a worker failed: {error}")
-        verdicts = gate.judge()
-        if verdicts is None:
-            return 2
-    gate.save_blocks(out / "blocks.csv")
-    if verdicts is None or verdicts.cases.empty:
-        say(f"error: nothing could be judged: no case ran ok on both sides (see the logs in {out / 'logs'})")
+    except WorkerError as error:  # BASE's worker could not start or build
+        say(f"error: {error}")
         return 2
+    finally:
+        gate.save_blocks(out / "blocks.csv")
+    for (side, case), message in sorted(gate.failures.items()):
+        if side == "base":
+            say(f"not judged: {_name(case)}: error in base: {message}")
+    if verdicts is None or verdicts.cases.empty:
+        holes = gate.holes_named()
+        say(f"error: nothing could be judged: no case ran ok on both sides (see the logs in {out / 'logs'})")
+        for hole in holes:
+            say(f"FAILED {hole}")
+        return 1 if holes else 2
     for name, table in (("models.csv", verdicts.models), ("cases.csv", verdicts.cases)):
         (out / name).write_text(render(table, "csv") + "\n")
     for line in verdict_lines(verdicts):

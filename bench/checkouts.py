@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import ROOT
 from bench.parsers import OptionError
 
-# ab chooses the cases with -k and writes where it is told; one side's own choices would break that.
+# What ab decides itself: which cases are timed (every collected case of both sides) and where it writes.
 OWNED_OPTIONS = ("-k", "--results-dir", "--replicas", "--benchmark-disable", "--collect-only", "--co")
 
 
@@ -56,11 +56,11 @@ def check_pytest_args(pytest_args: list[str]) -> None:
     for arg in pytest_args:
         flag = arg.split("=", 1)[0]
         if flag == "--scenario":
-            raise OptionError("--scenario after --: ab gates the batch scenario (its replicates are short processes "
-                              "of many passes); compare server runs with `python -m bench compare`")
+            raise OptionError("--scenario after --: ab gates the batch scenario (its workers time blocks of calls); "
+                              "compare server runs with `python -m bench compare`")
         if flag in OWNED_OPTIONS or (flag.startswith("-k") and flag != "-k" and not flag.startswith("--")):
-            raise OptionError(f"{flag} after --: ab sets it itself (it picks the cases each process times and "
-                              "writes every run under --out); narrow the matrix with --models, --modes, "
+            raise OptionError(f"{flag} after --: ab sets it itself (it times every case both sides collect and "
+                              "writes everything under --out); narrow the matrix with --models, --modes, "
                               "--batch-sizes, --devices")
 
 

@@ -36,13 +36,16 @@ def run_probe(harness_args: list[str], *, out: Path, pairs: int, pair_s: float, 
     """Times the arrangements and the instances; every block as a row (column `arrangement`)."""
     (out / "logs").mkdir(parents=True, exist_ok=True)
     rng, zero, frames = random.Random(seed), time.monotonic(), []
-    cpus = sorted(os.sched_getaffinity(0))
-    for arrangement in ARRANGEMENTS:
-        pinned = arrangement != "alternate" and len(cpus) >= 2
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    arrangements = ARRANGEMENTS if len(cpus) >= 2 else ARRANGEMENTS[:1]  # pinning needs two CPUs and Linux
+    if arrangements != ARRANGEMENTS:
+        say("noise: fewer than two CPUs to pin to (or no os.sched_setaffinity): alternation only")
+    for arrangement in arrangements:
+        pinned = arrangement != "alternate"
         for number in range(1, pairs + 1):
             sides = {"a": (ROOT, [cpus[0]] if pinned else None), "b": (ROOT, [cpus[1]] if pinned else None)}
             pair = Pair(number, sides, harness_args, logs=out / "logs", clock_zero=zero, rng=rng,
-                        concurrent=arrangement == "duet")
+                        concurrent=arrangement == "duet", label=arrangement)
             try:
                 cases = sorted(set.intersection(*(set(c) for c in pair.start().values())))
                 blocks, rounds = pair.round(1, cases, block_s), 1  # the first round builds and warms every case
@@ -150,10 +153,15 @@ def command(args) -> int:
     from bench.ab import default_args
     from bench.parsers import OptionError
 
+    from bench.checkouts import Side, check_pytest_args, collect
+
     out = Path(args.out)
     if out.exists():
         raise OptionError(f"--out: {args.out!r} exists; the probe writes into a new directory")
-    return main(args.pytest_args or default_args(), out=out, pairs=args.pairs, pair_s=args.pair_s,
+    harness_args = args.pytest_args or default_args()
+    check_pytest_args(harness_args)
+    collect(Side("harness arguments", " ".join(harness_args), ROOT), harness_args)  # a bad argument: one line, exit 2
+    return main(harness_args, out=out, pairs=args.pairs, pair_s=args.pair_s,
                 block_s=args.block_s, seed=args.seed)
 
 

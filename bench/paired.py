@@ -11,6 +11,7 @@ or twice from one for the noise probe) and records every block; the gate
 from __future__ import annotations
 
 import json
+import os
 import random
 import select
 import subprocess
@@ -28,7 +29,17 @@ BLOCK_TIMEOUT_S = 600.0  # a first block builds and warms its model (resnet50 on
 
 
 class WorkerError(RuntimeError):
-    """A worker that could not start, stopped, or answered out of protocol."""
+    """A worker that could not start, stopped, or answered out of protocol; `side` names it, `case` what it
+    was timing (None: starting)."""
+
+    def __init__(self, message: str, side: str = "", case: str | None = None):
+        super().__init__(message)
+        self.side, self.case = side, case
+
+
+# Two workers share one GPU for a pair's life: each gets under half of its memory, instead of the
+# backends' default of (nearly) all of it for whichever starts first. A user's own setting wins.
+SHARED_GPU_ENVIRONMENT = {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.45", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 class WorkerProcess:
@@ -40,7 +51,8 @@ class WorkerProcess:
         with log.open("w") as stream:
             self.process = subprocess.Popen([sys.executable, "-m", "bench.worker", *pin, *harness_args],
                                             cwd=checkout, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=stream, text=True, bufsize=1)
+                                            stderr=stream, text=True, bufsize=1,
+                                            env={**SHARED_GPU_ENVIRONMENT, **os.environ})
         self.cases: list[str] | None = None
 
     def ready(self) -> list[str]:
@@ -70,7 +82,11 @@ class WorkerProcess:
         if not line:
             self.close()
             raise WorkerError(f"{'stopped' if readable else f'silent for {timeout:.0f} s'} (see {self.log})")
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except ValueError:
+            self.close()
+            raise WorkerError(f"answered out of protocol: {line.strip()[:120]!r} (see {self.log})") from None
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -108,20 +124,27 @@ class Pair:
     """Two workers, `sides` -> (checkout, cpus), timed in alternating blocks (or at once: `concurrent`)."""
 
     def __init__(self, number: int, sides: dict, harness_args: list[str], *, logs: Path, clock_zero: float,
-                 rng: random.Random, concurrent: bool = False):
+                 rng: random.Random, concurrent: bool = False, label: str = "pair"):
         self.number, self.rng, self.concurrent, self.clock_zero = number, rng, concurrent, clock_zero
         self.workers = {side: WorkerProcess(checkout, harness_args, cpus=cpus,
-                                            log=logs / f"pair{number:03d}-{side}.log")
+                                            log=logs / f"{label}{number:03d}-{side}.log")
                         for side, (checkout, cpus) in sides.items()}
         self.failures: dict[tuple[str, str], str] = {}  # (side, case) -> why it could not run
 
     def start(self) -> dict[str, list[str]]:
         """Waits for both workers (they start at the same time); each side's cases."""
         try:
-            return {side: worker.ready() for side, worker in self.workers.items()}
+            return {side: self._ask(side, None, self.workers[side].ready) for side in self.workers}
         except WorkerError:
             self.close()
             raise
+
+    @staticmethod
+    def _ask(side: str, case: str | None, request):
+        try:
+            return request()
+        except WorkerError as error:
+            raise WorkerError(f"{side}'s worker {error}", side, case) from None
 
     def prepare(self, cases: list[str]) -> None:
         """Builds and warms `cases` in both workers at the same time (one core each); failures are kept."""
@@ -129,7 +152,7 @@ class Pair:
             worker.process.stdin.write(json.dumps({"prepare": cases}) + "\n")
             worker.process.stdin.flush()
         for side, worker in self.workers.items():
-            for case, message in worker.receive()["failed"].items():
+            for case, message in self._ask(side, None, worker.receive)["failed"].items():
                 self.failures[side, case] = message
 
     def round(self, number: int, cases: list[str], seconds: float) -> list[Block]:
@@ -137,13 +160,14 @@ class Pair:
         blocks = []
         for case in self.rng.sample(cases, len(cases)):
             order = self.rng.sample(list(self.workers), 2)
+            started = time.monotonic() - self.clock_zero
             if self.concurrent:
                 for side in order:
                     self.workers[side].send(case, seconds)
-                answers = [(side, self.workers[side].receive()) for side in order]
+                answers = [(side, self._ask(side, case, self.workers[side].receive)) for side in order]
             else:
-                answers = [(side, self.workers[side].block(case, seconds)) for side in order]
-            started = time.monotonic() - self.clock_zero
+                answers = [(side, self._ask(side, case, lambda: self.workers[side].block(case, seconds)))
+                           for side in order]
             if any(answer["status"] != "ok" for _, answer in answers):
                 for side, answer in answers:
                     if answer["status"] != "ok":

@@ -95,7 +95,9 @@ class Worker:
             return {"case": case_id, "status": "error", "message": "no such case in this side's matrix"}
         if (instance, case_id) in self.failed:
             return {"case": case_id, "status": "error", "message": self.failed[instance, case_id]}
-        runner = self.runners.setdefault(instance, CaseRunner(self.config, self.plan))
+        if instance not in self.runners:
+            self.runners[instance] = CaseRunner(self.config, self.plan)
+        runner = self.runners[instance]
         built_s = 0.0
         if not runner.measured(case):
             started = time.perf_counter()
@@ -110,15 +112,24 @@ class Worker:
                 self.failed[instance, case_id] = message
                 return {"case": case_id, "status": "error", "message": message}
             built_s = time.perf_counter() - started
-        return {"case": case_id, "status": "ok", "seconds": runner.timed_block(case, seconds), "built_s": built_s}
+        try:
+            times = runner.timed_block(case, seconds)
+        except Exception as error:  # a step that fails after warm-up: the case's error, not the worker's end
+            message = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
+            self.failed[instance, case_id] = message
+            return {"case": case_id, "status": "error", "message": message}
+        return {"case": case_id, "status": "ok", "seconds": times, "built_s": built_s}
 
 
 def main(argv: list[str] | None = None) -> int:
     cpus, values = _arguments(sys.argv[1:] if argv is None else argv)
     if cpus:  # before any thread pool starts: every thread inherits it
         os.sched_setaffinity(0, cpus)
-    reply = sys.stdout
-    sys.stdout = sys.stderr  # Keras' and the backends' chatter must not mix with the replies
+    # The replies go to a copy of file descriptor 1; fd 1 itself (and sys.stdout) then points at stderr, so
+    # that no chatter of Keras, the backends or their C libraries can mix with the replies.
+    reply = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
         worker = Worker(values)
     except Exception as error:  # noqa: BLE001 - one line to the gate, which reports it

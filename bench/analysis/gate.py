@@ -11,10 +11,7 @@ whole matrix's, uncentred, catches a change of everything.
 Cases, models and the matrix are judged by the moderated t of
 bench.analysis.stats and form three families (alpha: a quarter, a half, a
 quarter); within each, the one-sided p-values of "slower" are Holm-adjusted (and
-those of "faster", apart): the chance of any false "slower" stays below alpha. A case or model settled as unchanged at an earlier
-look (its interval inside the band: `bench ab` stops timing it) keeps that
-verdict and enters the adjustment with p = 1, which can only make the others'
-adjusted p larger than in a design that had timed everything to the end.
+those of "faster", apart): the chance of any false "slower" stays below alpha.
 
 Holes fail the gate too: a case that ran in the baseline but errored, ran out of
 memory or is missing in every candidate process.
@@ -55,14 +52,8 @@ class Verdicts:
     def failed(self) -> bool:
         return bool(self.regressions or self.holes)
 
-    def undecided(self) -> tuple[set, set]:
-        """(case keys, model keys) still inconclusive: where more processes are worth spending."""
-        models = self.models[self.models["model"] != ALL_MODELS]  # the matrix is judged on whole processes only
-        return ({_key(row, CASE_KEY) for _, row in self.cases.iterrows() if row["verdict"] == stats.INCONCLUSIVE},
-                {_key(row, MODEL_KEY) for _, row in models.iterrows() if row["verdict"] == stats.INCONCLUSIVE})
 
-
-def judge(values: pd.DataFrame, *, threshold: float, alpha: float, settled=frozenset()) -> Verdicts:
+def judge(values: pd.DataFrame, *, threshold: float, alpha: float) -> Verdicts:
     """Verdicts for every case and model with at least one ok replicate a side, and for the whole matrix.
 
     Args:
@@ -70,7 +61,6 @@ def judge(values: pd.DataFrame, *, threshold: float, alpha: float, settled=froze
         threshold: the smallest change that counts (0.10: 10%).
         alpha: the chance of any false "slower" over everything judged: half to the models, a quarter
             to the cases, a quarter to the whole matrix.
-        settled: case and model keys decided unchanged at an earlier look.
     Returns:
         Verdicts.
     """
@@ -84,17 +74,17 @@ def judge(values: pd.DataFrame, *, threshold: float, alpha: float, settled=froze
             & raw.xs("head", level="side").notna().any())
     common = list(raw.columns[both]) if {"base", "head"} <= sides else []
     if not common:
-        empty = _judge_units([], None, None, key, threshold, alpha, settled)
-        return Verdicts(empty, _judge_units([], None, None, list(MODEL_KEY), threshold, alpha, settled), holes,
+        empty = _judge_units([], None, None, key, threshold, alpha)
+        return Verdicts(empty, _judge_units([], None, None, list(MODEL_KEY), threshold, alpha), holes,
                         _noise_line(empty, empty, alpha))
     raw = raw[common]
     centred, groups = _centred(raw)
     covariate = ok.groupby(key)["pass_log_var"].mean()
     cases = _judge_units(common, _split(centred), [covariate.get(case, math.nan) for case in common], key,
-                         threshold, alpha / 4, settled, raw=_split(raw))
+                         threshold, alpha / 4, raw=_split(raw))
     model_means = {name: _by_model(frame, groups) for name, frame in (("centred", centred), ("raw", raw))}
     models = _judge_units(list(groups), _split(model_means["centred"]), None, list(MODEL_KEY), threshold,
-                          alpha / 2, settled, raw=_split(model_means["raw"]))
+                          alpha / 2, raw=_split(model_means["raw"]))
     matrix = _judge_matrix(raw, threshold, alpha / 4)
     return Verdicts(cases, pd.concat([models, matrix], ignore_index=True), holes, _noise_line(cases, models, alpha))
 
@@ -141,7 +131,7 @@ def _judge_matrix(raw: pd.DataFrame, threshold, alpha) -> pd.DataFrame:
     frame = pd.DataFrame({unit: complete.mean(axis=1)})
     frame.columns = pd.MultiIndex.from_tuples([unit], names=list(MODEL_KEY))
     units = [unit] if set(complete.index.get_level_values("side")) >= {"base", "head"} else []
-    return _judge_units(units, _split(frame) if units else None, None, list(MODEL_KEY), threshold, alpha, set())
+    return _judge_units(units, _split(frame) if units else None, None, list(MODEL_KEY), threshold, alpha)
 
 
 def _split(frame: pd.DataFrame) -> dict:
@@ -179,7 +169,7 @@ def _first_failure(statuses: pd.Series) -> str:
     return failed.iloc[0] if not failed.empty else "ok"
 
 
-def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=None) -> pd.DataFrame:
+def _judge_units(units, frames, covariate, key, threshold, alpha, raw=None) -> pd.DataFrame:
     """One row per unit (case or model): the moderated t on `frames` (logs), Holm-adjusted over the units;
     base_ms and head_ms are the geometric means of `raw` (the uncentred logs; default: `frames`)."""
     columns = [*key, "base_ms", "head_ms", "ratio", "low", "high", "p_holm", "detectable", "n_base", "n_head",
@@ -195,14 +185,12 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=N
     for index, (base, head) in enumerate(pairs):
         variance, df = stats.moderate(variances[index], dfs[index], prior, index)
         results.append(stats.compare_logs(base, head, variance, df) if np.isfinite(variance) and df > 0 else None)
-    is_settled = [tuple(u) in settled for u in units]
     # Each direction is its own family of claims (the gate fails on "slower" only): Holm over each.
-    adjusted = {direction: stats.holm([1.0 if done or result is None else getattr(result, direction)
-                                       for done, result in zip(is_settled, results)])
+    adjusted = {direction: stats.holm([1.0 if result is None else getattr(result, direction) for result in results])
                 for direction in ("p_slower", "p_faster")}
     rows = []
     shown_pairs = pairs if raw is None else _columns_by_side(raw, units)
-    for index, (unit, (base, head), result, done) in enumerate(zip(units, pairs, results, is_settled)):
+    for index, (unit, (base, head), result) in enumerate(zip(units, pairs, results)):
         p_holm = adjusted["p_slower" if result is None or result.ratio >= 1 else "p_faster"][index]
         shown = shown_pairs[index]
         row = dict(zip(key, unit), base_ms=math.exp(shown[0].mean()), head_ms=math.exp(shown[1].mean()),
@@ -211,8 +199,7 @@ def _judge_units(units, frames, covariate, key, threshold, alpha, settled, raw=N
             row.update(ratio=row["head_ms"] / row["base_ms"], verdict=stats.INCONCLUSIVE,
                        needs="2 processes a side")
         else:
-            verdict = stats.UNCHANGED if done else stats.verdict(result.ratio, p_holm, result.low, result.high,
-                                                                 threshold=threshold, alpha=alpha)
+            verdict = stats.verdict(result.ratio, p_holm, result.low, result.high, threshold=threshold, alpha=alpha)
             row.update(ratio=result.ratio, low=result.low, high=result.high, p_holm=p_holm,
                        detectable=result.detectable(alpha / len(units)), verdict=verdict,
                        needs=_needs(result, verdict, len(base) + len(head), threshold, alpha / len(units)))
@@ -260,10 +247,6 @@ def _noise_line(cases: pd.DataFrame, models: pd.DataFrame, alpha: float) -> str:
         line += f", a typical model by x{judged_models['detectable'].median():.2f}"
     return line + (f" (alpha {alpha}: half to the models, a quarter each to the cases and the whole matrix; "
                    "each process's level removed)")
-
-
-def _key(row, key) -> tuple:
-    return tuple(row[c] for c in key)
 
 
 def _name(row) -> str:

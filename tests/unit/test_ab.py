@@ -72,3 +72,27 @@ def test_a_case_failing_in_head_is_a_hole_named_once_and_the_rest_is_judged():
 def test_the_default_recipe_fixes_the_thread_pools_only_where_the_backend_lets_it(monkeypatch, backend, threads):
     monkeypatch.setenv("KERAS_BACKEND", backend)
     assert ("--threads" in ab.default_args()) is threads
+
+
+def test_every_case_failing_in_head_stops_the_gate_with_every_hole_named():
+    verdicts, machine = simulated_gate(np.random.default_rng(3), broken=set(CASES))
+    assert verdicts is None and len(machine.opened) == 1  # nothing left to time after the first pair
+
+
+def test_a_head_worker_that_stops_while_timing_makes_its_case_a_hole():
+    from bench.paired import WorkerError
+    from paired_noise import SimulatedMachine, SimulatedPair
+
+    class Crashing(SimulatedPair):
+        def round(self, number, cases, seconds):
+            if self.number == 2:
+                raise WorkerError("head's worker stopped (see its log)", "head", "imdb_gru-train-cpu-b1")
+            return super().round(number, cases, seconds)
+
+    machine = SimulatedMachine(np.random.default_rng(4))
+    gate = ab.PairedGate(lambda number: Crashing(machine, number), list(CASES), budget_s=900, threshold=0.05,
+                         alpha=0.01, say=lambda line: None, clock=machine.clock)
+    verdicts = gate.run()
+    assert verdicts.failed and verdicts.holes == ["imdb_gru train b1 cpu: error in head: head's worker stopped "
+                                                  "(see its log)"]
+    assert "imdb_gru-train-cpu-b1" not in set(verdicts.cases["case"]) and len(machine.opened) >= 3

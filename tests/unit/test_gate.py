@@ -6,7 +6,6 @@ import pytest
 from noise_model import MEASURED, simulate
 
 from bench.analysis import gate
-from bench.store import CASE_KEY
 
 
 def test_the_ratio_shown_is_the_ratio_tested_and_the_times_are_the_raw_geometric_means():
@@ -67,19 +66,3 @@ def test_a_case_failing_in_base_only_is_not_a_hole():
     values = simulate(np.random.default_rng(1), MEASURED, processes=3)
     values.loc[(values["side"] == "base") & (values["model"] == "imdb_gru"), "status"] = "error"
     assert gate.judge(values, threshold=0.10, alpha=0.01).holes == []
-
-
-def test_settled_units_keep_their_verdict_and_enter_holm_with_p_1():
-    values = simulate(np.random.default_rng(3), MEASURED, processes=4, slower={"mnist_cnn": 1.5})
-    first = gate.judge(values, threshold=0.10, alpha=0.01)
-    case = tuple(first.cases.iloc[0][list(CASE_KEY)])
-    later = gate.judge(values, threshold=0.10, alpha=0.01, settled={case})
-    assert later.cases.iloc[0]["verdict"] == "unchanged" and later.cases.iloc[0]["p_holm"] == 1.0
-    assert (later.cases["p_holm"].iloc[1:] >= first.cases["p_holm"].iloc[1:] - 1e-12).all()
-
-
-def test_undecided_lists_inconclusive_cases_and_models():
-    verdicts = gate.judge(simulate(np.random.default_rng(0), MEASURED, processes=2), threshold=0.10, alpha=0.01)
-    cases, models = verdicts.undecided()
-    assert len(cases) == (verdicts.cases["verdict"] == "inconclusive").sum()
-    assert all(len(model) == len(gate.MODEL_KEY) for model in models)

@@ -56,3 +56,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 def test_an_existing_out_is_refused(tmp_path):
     code, out, err = run_cli("noise", "--out", tmp_path)
     assert code == 2 and err.strip() == f"error: --out: '{tmp_path}' exists; the probe writes into a new directory"
+
+
+def test_an_argument_pytest_refuses_is_one_line_and_exit_2(tmp_path):
+    code, out, err = run_cli("noise", "--out", tmp_path / "new", "--", "--no-such-option")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "pytest refused the arguments" in err, err
+    assert "--no-such-option" in err and not (tmp_path / "new").exists()

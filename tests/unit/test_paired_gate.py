@@ -84,3 +84,12 @@ def test_blocks_that_built_the_model_are_not_timings_and_holes_fail_the_gate():
 def test_a_case_id_is_split_at_its_last_three_dashes():
     assert paired_gate.case_columns("my-model-train-gpu:1-b32") == {"model": "my-model", "mode": "train",
                                                                    "batch_size": 32, "device": "gpu:1"}
+
+
+def test_settled_units_keep_their_verdict_and_enter_holm_with_p_1():
+    cases = [f"m{i}-infer-cpu-b1" for i in range(4)]
+    ratios = {case: list(np.exp(np.random.default_rng(i).normal(0.02 * i, 0.01, 4))) for i, case in enumerate(cases)}
+    first = paired_gate.judge(blocks_of(ratios), threshold=0.03, alpha=0.01).cases.set_index("case")
+    later = paired_gate.judge(blocks_of(ratios), threshold=0.03, alpha=0.01, settled={cases[3]}).cases.set_index("case")
+    assert later.loc[cases[3], "verdict"] == "unchanged" and later.loc[cases[3], "p_holm"] == 1.0
+    assert (later["p_holm"].drop(cases[3]) >= first["p_holm"].drop(cases[3]) - 1e-12).all()
