@@ -12,7 +12,7 @@ life. After MIN_PAIRS pairs each look
 settles the cases and models whose interval lies inside the threshold band; later
 pairs time only what is still undecided, until nothing is or the budget is spent.
 Verdicts: bench.analysis.paired_gate. Measurements behind the constants:
-docs/measurements.md, "Paired workers".
+docs/measurements-gate.md, "Paired workers".
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@
     sweep     one `pytest bench/` session per Keras backend
     overhead  does the harness add anything to what it measures?
     noise     where this machine's timing noise comes from, for the gate
+    history   every run of the stores as series over commits, their change points, a dashboard
+    bisect    the first commit where a model or case got slower, by the gate on midpoints
 
-Exit codes: 0 done, 1 a regression (ab, compare) or a failed session (sweep), 2 bad input
+Exit codes: 0 done, 1 a regression (ab, compare, history) or a failed session (sweep), 2 bad input
 or nothing to judge, 3 an internal error. A bad input is one line on stderr, never a traceback.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 
 import models
-from bench import backends, noise, store
+from bench import backends, bisection, history, noise, store
 from bench.ab import DEFAULT_THRESHOLD
 from bench.options import MODES
 from bench.output.tables import FORMATS, render
@@ -48,9 +50,9 @@ def build_parser() -> OneLineParser:
     _add_sweep(commands.add_parser("sweep", help="one benchmark session per Keras backend"))
     _add_overhead(commands.add_parser("overhead", help="the harness's median against a bare timing loop"))
     noise.add_arguments(commands.add_parser("noise", help="where this machine's timing noise comes from"))
+    history.add_arguments(commands.add_parser("history", help="series over commits, change points, a dashboard"))
+    bisection.add_arguments(commands.add_parser("bisect", help="the first commit that got slower, by the gate"))
     return parser
-
-
 
 
 def _add_ab(parser):
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
                 parser.error(f"unknown argument '--': {args.command} takes no pytest arguments")
             args.pytest_args = [*args.pytest_args, *passed_on]
         if unknown:
-            after = "; pytest's arguments go after --" if args.command in ("sweep", "ab", "noise") else ""
+            after = "; pytest's arguments go after --" if args.command in ("sweep", "ab", "noise", "bisect") else ""
             parser.error(f"unknown argument {unknown[0]!r}{after}")
     except SystemExit as exit_:  # the parser printed its one line (or the help)
         return 2 if exit_.code else 0

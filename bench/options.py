@@ -16,8 +16,8 @@ import models
 from bench import backends
 from bench.parsers import (OptionError, choice_list, parse_batch_sizes, parse_devices, parse_duration,
                            parse_input_range, parse_latency_bound, parse_max_delay, parse_model_files, parse_models,
-                           parse_one, parse_passes, parse_qps, parse_replicas, parse_results_dir, parse_threads,
-                           positive_integer)
+                           parse_machine, parse_one, parse_passes, parse_qps, parse_replicas, parse_results_dir,
+                           parse_threads, positive_integer)
 from bench.profiles import PROFILES, Profile
 from bench.serving.arrivals import GENERATORS
 from bench.serving.levels import LEVEL_CAP, floor_qps
@@ -86,7 +86,12 @@ OPTIONS = (
     Option("--backend", "NAME", None, parse_one("--backend", backends.BACKEND_NAMES),
            "Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow)"),
     Option("--results-dir", "DIR", "results", parse_results_dir,
-           "where each run writes <run_id>.csv and <run_id>.samples.csv (default: results)"),
+           "where each run writes <run_id>.csv and <run_id>.samples.csv: a directory, or a store's URL "
+           "(s3://bucket/prefix with .[s3], gs://bucket/prefix with .[gs]), never overwriting a run "
+           "(default: results)"),
+    Option("--machine", "NAME", None, parse_machine,
+           "the machine's name in its runs, which the history groups by (default: made from the hardware: "
+           "CPU model, usable cores, RAM, NVIDIA GPUs, e.g. amd-epyc-9654-16c-128g-1xh200)"),
     Option("--require-gpu", None, False, bool,
            "fail at start-up when the backend sees no GPU, instead of skipping GPU cases"),
     Option("--replicas", "COUNTS", None, parse_replicas,
@@ -135,11 +140,12 @@ class HarnessConfig:
     tf32: str
     threads: tuple[int, int] | None
     backend: str
-    results_dir: Path
+    results_dir: Path | str  # a directory, or a store's URL (bench.store.location)
     require_gpu: bool
     replicas: tuple[int, ...] | None
     report: bool
     serving: "Serving | None" = None  # the server scenario's settings; None: the batch scenario
+    machine: str | None = None  # --machine; None: the fingerprint names the machine after its hardware
 
     @property
     def scenario(self) -> str:
@@ -176,7 +182,7 @@ class HarnessConfig:
                    precision=parsed["precision"], tf32=parsed["tf32"], threads=parsed["threads"], backend=backend,
                    results_dir=parsed["results_dir"],
                    require_gpu=parsed["require_gpu"], replicas=parsed["replicas"], report=parsed["report"],
-                   serving=serving)
+                   serving=serving, machine=parsed["machine"])
 
     def spec(self, name: str):
         """The model called `name`: a model file's, else the registry's."""

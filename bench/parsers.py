@@ -172,11 +172,31 @@ def parse_threads(text: str) -> tuple[int, int] | None:
     return (sizes[0], sizes[-1])
 
 
-def parse_results_dir(text: str) -> Path:
-    path = Path(text)
-    if path.exists() and not path.is_dir():
+def parse_results_dir(text: str) -> Path | str:
+    """A directory (a Path; file:// URLs too), or a store's URL such as s3://bucket/prefix (the text,
+    whose protocol's fsspec package must be installed; whether the store can be written is checked
+    when cases are collected, see bench.store.check_writable)."""
+    from bench.store.location import parse_location
+    from bench.store.schema import RunFileError
+
+    try:
+        location = parse_location(text)
+    except RunFileError as error:
+        raise OptionError(f"--results-dir: {error}") from None
+    if isinstance(location, Path) and location.exists() and not location.is_dir():
         raise OptionError(f"--results-dir: {text!r} exists and is not a directory")
-    return path
+    return location
+
+
+MACHINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def parse_machine(text: str) -> str:
+    """--machine: the name the runs carry instead of the one made from the hardware."""
+    if not MACHINE_NAME.fullmatch(text):
+        raise OptionError(f"--machine: {text!r} is not a machine name; accepted: 1 to 64 letters, digits, "
+                          "'.', '_' or '-', starting with a letter or digit, e.g. ci-h200")
+    return text
 
 
 def parse_threshold(text: str) -> float:

@@ -1,7 +1,9 @@
-"""One benchmark session: prepares the process, runs the plan's cases, and writes the run at the end."""
+"""One benchmark session: prepares the process, runs the plan's cases, journals each pass (so that a
+killed session keeps them: bench.store.journal), and writes the run at the end."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -12,7 +14,7 @@ from bench.calibration import PEAKS_COLUMN
 from bench.options import TF32, HarnessConfig
 from bench.output.summary import summary_lines
 from bench.plan import Case, Plan
-from bench.results import SERVER_STATUSES
+from bench.results import SERVER_STATUSES, CaseResult
 from bench.runner import CaseRunner
 
 
@@ -40,37 +42,72 @@ class BenchSession:
         self.summary_shown = False
         self.smoke = False  # --benchmark-disable: each case called once, nothing timed or written
         self.peaks: dict[tuple[str, str], float] = {}  # (device, precision) -> measured matmul GFLOP/s
+        self.journal: store.Journal | None = None  # opened by prepare(), removed once the run is written
 
     @property
     def results(self):
         return self.runner.results
 
     def run(self, case: Case, pass_number: int, benchmark) -> None:
-        """One pass of one case (see CaseRunner.run), after preparing the process once."""
+        """One pass of one case (see CaseRunner.run), after preparing the process once; then, the pass
+        timed (or skipped, or failed), its row and rounds go into the journal."""
         if self.fingerprint is None:
             self.prepare()
-        self.runner.run(case, pass_number, benchmark)
+        try:
+            self.runner.run(case, pass_number, benchmark)
+        finally:
+            if not benchmark.disabled:  # a smoke run times nothing and writes nothing
+                self._journal_pass(case, pass_number)
+
+    def _journal_pass(self, case: Case, pass_number: int) -> None:
+        row = self._row_of(case)
+        if row is None or self.journal is None:
+            return
+        rounds = next((rounds for result, rounds in self.runner.samples if result is row), [])
+        self.journal.record(case.id, self._with_known_peak(row).flat(),
+                            [(number, seconds) for number, seconds in rounds if number == pass_number])
+
+    def _row_of(self, case: Case) -> CaseResult | None:
+        """The case's row (the newest, should it have several), if it has one yet."""
+        key = (case.model, case.mode, case.device, case.batch_size, case.replicas or 1,
+               case.load.label if case.load else "")
+        return next((row for row in reversed(self.results)
+                     if (row.model, row.mode, row.device, row.batch_size, row.replicas, row.load) == key), None)
+
+    def _with_known_peak(self, row: CaseResult) -> CaseResult:
+        """A copy of a measured single-device row with the peak measured at start-up and its efficiency, as
+        an interrupted session writes it (the journal's row; finish sets the session's own)."""
+        from bench.calibration import compute_precision
+
+        if row.status not in ("ok", *SERVER_STATUSES) or row.replicas != 1:
+            return row
+        peak = self.peaks.get((row.device, compute_precision(row.precision, row.tf32)), math.nan)
+        return dataclasses.replace(row).with_peak(peak)
 
     def prepare(self) -> None:
         """Once, before the first case: the dtype policy, TF32, the fingerprint and the calibration workload
         (timed before any model is built, on a quiet process)."""
         import keras
 
-        from bench.calibration import calibrate, device_peaks
+        from bench.calibration import calibrate, device_peaks, format_peaks
         from bench.environment import run_fingerprint
 
         apply_numerics(self.config)
         backend = backends.active()
+        gpus = hardware.nvidia_gpus()
         self.fingerprint = {
             **run_fingerprint(backend_name=backend.name, backend_version=backend.version(),
-                              keras_version=keras.__version__, source_dir=ROOT),
-            **hardware.fingerprint(hardware.nvidia_gpus()),
+                              keras_version=keras.__version__, source_dir=ROOT, nvidia_gpus=hardware.describe(gpus),
+                              machine=self.config.machine),
+            **hardware.fingerprint(gpus),
             "processes": backends.requested_processes(), "process_id": backend.process_index(),
             **backend.threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             **calibrate(backend.device_scope(self.plan.devices()["cpu"])),
         }
         cpu = self.plan.devices()["cpu"]
         self.peaks = {("cpu", "float32"): self.fingerprint["calibration_matmul_gflops"], **device_peaks(backend, cpu)}
+        self.journal = store.Journal(self.config.results_dir,
+                                     {**self.fingerprint, PEAKS_COLUMN: format_peaks(self.peaks)})
 
     def finish(self, *, interrupted: bool = False, smoke: bool = False) -> None:
         """Writes the run's files, if any case was measured or skipped: where asked, else in the fallback.
@@ -78,17 +115,23 @@ class BenchSession:
         A smoke run (`smoke`: pytest-benchmark's --benchmark-disable) writes nothing."""
         self.smoke = smoke
         if not self.results or smoke:
+            self._close_journal("nothing to write")
             return
         fill_scaling_efficiency(self.results)
         self._fill_efficiency(measure_gpus=not interrupted)
         try:
             self.written = store.save_run(self.config.results_dir, self.fingerprint, self.results,
                                           self.runner.samples)
-        except OSError as error:
+        except OSError as error:  # the journal stays: it is the run's only record
             self.unwritten = f"{self.config.results_dir} and the fallback {store.fallback_dir()}: {error}"
             return
+        self._close_journal(str(self.written.run))
         if self.config.report:
-            self._write_report(self.written.run)
+            self._write_report(self.written.local or self.written.run)
+
+    def _close_journal(self, outcome: str) -> None:
+        if self.journal is not None:
+            self.journal.close(outcome)
 
     def _fill_efficiency(self, *, measure_gpus: bool) -> None:
         """Times the GPUs' matmul peaks now that the cases are done (if `measure_gpus`), and sets each
@@ -106,6 +149,7 @@ class BenchSession:
             row.with_peak(self.peaks.get((row.device, compute_precision(row.precision, row.tf32)), math.nan))
 
     def _write_report(self, run_path: Path) -> None:
+        """The report beside the run file (a run uploaded to a store: beside its copy in the local cache)."""
         from bench.output.report import write_report
 
         try:

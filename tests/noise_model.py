@@ -1,7 +1,7 @@
 """The 2-core VM's noise between processes, for simulations of the process-replicate decision that
 `compare --runs` makes (bench.analysis.gate; tests/simulation, tests/unit).
 
-Magnitudes: docs/measurements.md, "Noise between processes" (2026-11-27: the gate's recipe, `--threads 1`,
+Magnitudes: docs/measurements-gate.md, "Noise between processes" (2026-11-27: the gate's recipe, `--threads 1`,
 the first A/A gate's 8 processes).
 """
 
@@ -23,7 +23,7 @@ CASES = [(model, mode, batch) for model in MODELS for mode in ("infer", "train")
 @dataclass(frozen=True)
 class Noise:
     """Log-scale noise of one process's case medians, in the magnitudes measured on the 2-core VM with
-    the gate's recipe (docs/measurements.md, "Noise between processes", 2026-11-27).
+    the gate's recipe (docs/measurements-gate.md, "Noise between processes", 2026-11-27).
 
     Each case's spread from process to process is `case_sd` times a lognormal factor of spread
     `case_spread` (some cases are far noisier than others); its pass medians inside a process spread

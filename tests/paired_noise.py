@@ -1,6 +1,6 @@
 """The 2-core VM's noise as the paired gate sees it, for simulations of `bench ab` (tests/simulation, tests/unit).
 
-Magnitudes: docs/measurements.md, "Paired workers" (2026-12-02: `python -m bench noise` on the gate's recipe,
+Magnitudes: docs/measurements-gate.md, "Paired workers" (2026-12-02: `python -m bench noise` on the gate's recipe,
 28 cases, one thread a pool, blocks of 0.25 s; and the first A/A gate's 4 worker pairs).
 """
 

@@ -37,7 +37,7 @@ MODEL_COLUMNS = ("model", "device")
 # The prior's weight, at most: limma takes d0 as exact, but 28 cases of 3 df each cannot tell a prior that
 # fits every case from one that misses the cases a worker pair moves more than the rest; uncapped, such
 # cases raised false alarms in 1.5% of simulated same-code gates, capped at 8 in none of 400
-# (docs/measurements.md, "Paired workers").
+# (docs/measurements-gate.md, "Paired workers").
 PRIOR_DF_CAP = 8.0
 COLUMNS = ["base_ms", "head_ms", "ratio", "low", "high", "p_holm", "detectable", "pairs", "rounds", "verdict", "needs"]
 

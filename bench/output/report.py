@@ -29,12 +29,11 @@ RUN_TABLE = {"run_id": "run", "host": "host", "cpu_model": "CPU", "cpu_cores": "
 
 
 def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
-    """Every ok case of the runs named (a directory: all of its runs), their samples, and their measured
-    server rows (any status)."""
+    """Every ok case of the runs named (a store, a directory or a URL: all of its runs), their samples, and
+    their measured server rows (any status)."""
     files = []
     for text in paths:
-        path = Path(text)
-        files += store.list_runs(path) if path.is_dir() else [store.resolve(text)]
+        files += store.all_runs(str(text))
     loaded = [store.load(path) for path in files]
     cases = pd.concat([run.cases for run in loaded], ignore_index=True)
     served = pd.concat([run.served for run in loaded], ignore_index=True)

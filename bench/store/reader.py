@@ -1,7 +1,10 @@
-"""Reading runs back: finding a directory's runs, loading and checking a run and its samples.
+"""Reading runs back: finding a store's runs, loading and checking a run and its samples.
 
-A directory stands for its newest run (by the time in its run id, then the
-`-N` suffix of runs in the same second) unless a run id is named.
+A store is a directory or a URL (bench.store.location); a remote store's runs are
+copied into a local cache first (bench.store.remote), so that a run is always read
+from a local Path. A store stands for its newest run (by the time in its run id,
+then the `-N` suffix of runs in the same second) unless a run id is named. Runs
+killed before their end come back from their journals (bench.store.recovery).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import pandas as pd
 
 from bench.calibration import COLUMNS as CALIBRATION_COLUMNS
 from bench.results import SERVER_STATUSES
+from bench.store.location import LocalFolder, is_url, one_line, parse_location
+from bench.store.recovery import recover_runs
 from bench.store.schema import (
     CASE_KEY,
     KEY_COLUMNS,
@@ -47,17 +52,40 @@ class Run:
         return sorted(self.cases["backend"].unique())
 
 
-def list_runs(directory: Path) -> list[Path]:
-    """The run files of `directory`, oldest first; refuses a directory without one.
+def list_runs(directory: Path | str) -> list[Path]:
+    """The runs of a store (a directory, or a URL: copied into the local cache), oldest first, with those
+    recovered from the journals of sessions that were killed; refuses a store without one.
 
     Ordered by the UTC time their run id starts with (else the file's time), then by
     the `-N` suffix of later runs in the same second, then by the file's time. Empty
     files (a run another process is writing) are left out.
     """
-    found = [p for p in directory.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX) and p.stat().st_size]
+    location = parse_location(directory) if isinstance(directory, str) else Path(directory)
+    if is_url(location):
+        from bench.store.remote import fetch_runs, open_remote
+
+        found, taken = fetch_runs(location)
+        folder, where = open_remote(location), "store"
+    else:
+        found = [p for p in location.glob("*.csv") if not p.name.endswith(SAMPLES_SUFFIX) and p.stat().st_size]
+        taken = {p.name for p in location.iterdir()} if location.is_dir() else set()
+        folder, where = LocalFolder(location), "directory"
+    try:
+        found += recover_runs(folder, location, taken)
+    except OSError as error:
+        raise RunFileError(f"{directory}: cannot read the journals of its runs ({one_line(error)})") from None
     if not found:
-        raise RunFileError(f"{directory}: no run files (<run_id>.csv) in this directory")
+        raise RunFileError(f"{directory}: no run files (<run_id>.csv) in this {where}")
     return sorted(found, key=_run_order)
+
+
+def all_runs(text: str) -> list[Path]:
+    """Every run of a store (a directory or a URL), oldest first, recovered ones included; a run file
+    given alone is a store of one run."""
+    location = parse_location(text)
+    if (is_url(location) and not location.endswith(".csv")) or (not is_url(location) and location.is_dir()):
+        return list_runs(location)
+    return [resolve(text)]
 
 
 def _run_order(path: Path) -> tuple[str, int, int]:
@@ -68,30 +96,46 @@ def _run_order(path: Path) -> tuple[str, int, int]:
 
 
 def resolve(text: str, run_id: str | None = None) -> Path:
-    """The run file `text` names: a file, or a directory's newest run (or its `run_id`)."""
-    path = Path(text)
+    """The run file `text` names: a file, or a store's newest run (or its `run_id`); a URL's through the cache."""
+    location = parse_location(text)
+    if is_url(location):
+        if location.endswith(".csv"):
+            if run_id:
+                raise RunFileError(f"{text}: a run id ({run_id}) picks a run in a store, not in a file")
+            from bench.store.remote import fetch_run
+
+            return fetch_run(location)
+        return _pick(text, list_runs(location), run_id)
+    path = location
     if not path.exists():
         raise RunFileError(f"{text}: no such file or directory")
     if path.is_file():
         if run_id:
             raise RunFileError(f"{text}: a run id ({run_id}) picks a run in a directory, not in a file")
         return path
-    if run_id:
-        chosen = path / f"{run_id}.csv"
-        if not chosen.is_file():
-            raise RunFileError(f"{text}: no run {run_id!r} in this directory")
-        return chosen
-    return list_runs(path)[-1]
+    if run_id and (path / f"{run_id}.csv").is_file():
+        return path / f"{run_id}.csv"
+    return _pick(text, list_runs(path), run_id)
+
+
+def _pick(text: str, runs: list[Path], run_id: str | None) -> Path:
+    """The newest of a store's runs, or the one called `run_id`."""
+    if not run_id:
+        return runs[-1]
+    chosen = [path for path in runs if path.name == f"{run_id}.csv"]
+    if not chosen:
+        raise RunFileError(f"{text}: no run {run_id!r} in this store")
+    return chosen[-1]
 
 
 def resolve_many(text: str, count: int) -> list[Path]:
-    """The newest `count` runs of the directory `text` (or the file `text` when count is 1)."""
+    """The newest `count` runs of the store `text` (or the file `text` when count is 1)."""
     if count == 1:
         return [resolve(text)]
-    path = Path(text)
-    if not path.is_dir():
+    location = parse_location(text)
+    if (is_url(location) and location.endswith(".csv")) or (not is_url(location) and not location.is_dir()):
         raise RunFileError(f"{text}: --runs {count} needs a directory of runs, not a file")
-    found = list_runs(path)
+    found = list_runs(location)
     if len(found) < count:
         raise RunFileError(f"{text}: {len(found)} run(s) in this directory; --runs asks for {count}")
     return found[-count:]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.calibration import NUMERIC_COLUMNS as CALIBRATION_NUMERIC
 from bench.calibration import PEAKS_COLUMN, format_peaks
+from bench.environment import machine_name
 from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_needed
 
 # 1: files without the column (before 2026-11-27). 2: + schema_version; percentiles the
@@ -27,13 +28,16 @@ from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_neede
 # 4: + the server scenario: scenario and load (in the case key), offered and achieved QPS, queries,
 # mean_batch, max_delay_ms, generator_late_p99_ms, latency_bound_ms, max_qps_at_bound; p999_ms on
 # every row; statuses overloaded and over_bound; generator_late (a flag).
-SCHEMA_VERSION = 4
+# 5: + machine (a stable name: --machine, else made from the hardware), commit_time (HEAD's committer
+# time), recovered (a run assembled from the journal of a session that was killed).
+SCHEMA_VERSION = 5
 # The columns that identify a case across runs; KEY_COLUMNS adds the run, for the samples file.
 CASE_KEY = ("backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas", "precision",
             "jit_compile", "scenario", "load")
 KEY_COLUMNS = ("run_id", *CASE_KEY)
 # Read as text ("" when empty): hex that may look like a number, keys that are empty on batch rows.
-TEXT_COLUMNS = {"model_sha256": str, "scenario": str, "load": str, "inputs": str}
+TEXT_COLUMNS = {"model_sha256": str, "scenario": str, "load": str, "inputs": str, "machine": str, "commit_time": str,
+                "git_commit": str}  # a commit whose hash has only digits must not become a number
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
 NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_NUMERIC)
 SERVER_NUMERIC = ("offered_qps", "achieved_qps", "queries", "p99_ms", "mean_batch", "generator_late_p99_ms",
@@ -71,6 +75,25 @@ def migrate(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         frame = _from_version_2(frame)
     if int(version) <= 3:
         frame = _from_version_3(frame)
+    if int(version) <= 4 or "machine" not in frame.columns:  # also a version-5 file written by hand
+        frame = _from_version_4(frame)
+    return frame
+
+
+def _from_version_4(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 4 had no machine name: its rows get the default name of their own hardware columns (the
+    name a live run on that machine gets, bench.environment.machine_name; a column the file lacks is
+    an empty part), no commit time, and were never recovered from a journal."""
+    if not {"rounds", "status", "device"} <= set(frame.columns):
+        return frame
+    frame = frame.copy()
+    hardware = [frame[c] if c in frame.columns else pd.Series("", index=frame.index)
+                for c in ("cpu_model", "cpu_cores", "ram_gb", "nvidia_gpus")]
+    defaults = {"machine": [machine_name(*values) for values in zip(*hardware)], "commit_time": "", "recovered": False}
+    for column, value in defaults.items():  # a version-5 file written by hand may have some of them
+        if column not in frame.columns:
+            frame[column] = value
+    frame["schema_version"] = SCHEMA_VERSION
     return frame
 
 
@@ -81,7 +104,7 @@ def _from_version_3(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     frame = frame.copy()
     frame["scenario"], frame["load"] = "batch", ""
-    frame["schema_version"] = SCHEMA_VERSION
+    frame["schema_version"] = 4
     return frame
 
 

@@ -2,8 +2,9 @@
 
 Each name is claimed with an exclusive create and the full contents then moved
 onto it, so the name holds either nothing yet or the whole file, without needing
-hard links. A run that cannot be written where asked goes to a fallback
-directory, which the caller names.
+hard links. A run for a remote store (a URL) is written so into a local staging
+directory, then uploaded (bench.store.remote). A run that cannot be written where
+asked goes to a fallback directory, which the caller names.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from pathlib import Path
 import pandas as pd
 
 from bench.results import CaseResult
+from bench.store.location import is_url
 from bench.store.schema import KEY_COLUMNS, SAMPLES_COLUMNS, SCHEMA_VERSION, RunFileError, run_columns
 
 
-def check_writable(directory: Path) -> None:
-    """Makes `directory` if needed and proves a file can be created in it.
+def check_writable(directory: Path | str) -> None:
+    """Makes `directory` if needed and proves a file can be created in it (a store's URL: that a small
+    object can be created and removed there).
 
     Raises:
         RunFileError: one line naming the directory and why it cannot hold a run.
     """
+    if is_url(directory):
+        from bench.store.remote import check_writable_remote
+
+        return check_writable_remote(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory, prefix=".write-check-"):
@@ -37,11 +44,16 @@ def check_writable(directory: Path) -> None:
 
 @dataclass(frozen=True)
 class WrittenRun:
-    """Where a run was written; `refused` says why the directory asked for could not take it."""
+    """Where a run was written; `refused` says why the directory asked for could not take it.
+
+    A run uploaded to a remote store: `run` and `samples` are their URLs (location.ObjectURL) and
+    `local` a copy of the run file in the store's local cache (for the report); else `local` is None.
+    """
 
     run: Path
     samples: Path
     refused: str = ""
+    local: Path | None = None
 
 
 def fallback_dir() -> Path:
@@ -49,17 +61,27 @@ def fallback_dir() -> Path:
     return Path(tempfile.gettempdir()) / "keras-bench-results"
 
 
-def save_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
+def save_run(results_dir: Path | str, fingerprint: dict, results: list[CaseResult],
              samples: list[tuple[CaseResult, list[tuple[int, float]]]]) -> WrittenRun:
-    """Writes the run into `results_dir`, or, if that fails (disk full, permissions), into fallback_dir().
+    """Writes the run into `results_dir` (a directory or a store's URL), or, if that fails (disk full,
+    permissions, a store that cannot be reached), into fallback_dir().
 
     Raises:
         OSError: only when the fallback directory fails too.
     """
     try:
+        if is_url(results_dir):
+            from bench.store.remote import upload_run
+
+            with tempfile.TemporaryDirectory(prefix="keras-bench-staging-") as staging:
+                run, samples_url, local = upload_run(results_dir, *write_run(Path(staging), fingerprint, results,
+                                                                             samples))
+            return WrittenRun(run, samples_url, local=local)
         return WrittenRun(*write_run(results_dir, fingerprint, results, samples))
     except OSError as error:
         refused = f"{results_dir}: {error.strerror or error}"
+    except RunFileError as error:  # a store whose protocol cannot be used: the message names it
+        refused = str(error)
     return WrittenRun(*write_run(fallback_dir(), fingerprint, results, samples), refused=refused)
 
 
@@ -69,14 +91,28 @@ def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
 
     If `<run_id>.csv` is taken (two runs in one second), the run_id gets a suffix.
     """
-    results_dir.mkdir(parents=True, exist_ok=True)
-    rows = pd.DataFrame([{"schema_version": SCHEMA_VERSION, **fingerprint, **r.flat()} for r in results],
-                        columns=run_columns(fingerprint))
+    return write_rows(results_dir, fingerprint, [r.flat() for r in results],
+                      [(r.flat(), rounds) for r, rounds in samples])
+
+
+def run_frames(fingerprint: dict, rows: list[dict],
+               samples: list[tuple[dict, list[tuple[int, float]]]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run file's and the samples file's tables, from flat rows (CaseResult.flat())."""
+    frame = pd.DataFrame([{"schema_version": SCHEMA_VERSION, **fingerprint, **row} for row in rows],
+                         columns=run_columns(fingerprint))
     sample_rows = pd.DataFrame(
-        [{**_key(fingerprint, r), "round": i, "pass": p, "seconds": s}
-         for r, rounds in samples for i, (p, s) in enumerate(rounds)],
+        [{**_key(fingerprint, row), "round": i, "pass": p, "seconds": s}
+         for row, rounds in samples for i, (p, s) in enumerate(rounds)],
         columns=list(SAMPLES_COLUMNS),
     )
+    return frame, sample_rows
+
+
+def write_rows(results_dir: Path, fingerprint: dict, rows: list[dict],
+               samples: list[tuple[dict, list[tuple[int, float]]]]) -> tuple[Path, Path]:
+    """write_run for flat rows (a journal's, bench.store.recovery)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    frame, sample_rows = run_frames(fingerprint, rows, samples)
     base = fingerprint["run_id"]
     for attempt in range(1000):
         run_id = base if attempt == 0 else f"{base}-{attempt + 1}"
@@ -84,7 +120,7 @@ def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
         samples_path = results_dir / f"{run_id}.samples.csv"
         if run_path.exists() or samples_path.exists():
             continue
-        rows["run_id"] = run_id
+        frame["run_id"] = run_id
         sample_rows["run_id"] = run_id
         try:
             # Samples first: a run file whose samples are missing would mislead compare.
@@ -92,7 +128,7 @@ def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
         except FileExistsError:
             continue
         try:
-            _write_new(run_path, rows)
+            _write_new(run_path, frame)
         except BaseException as error:  # the samples alone must not stand as a run
             samples_path.unlink()
             if isinstance(error, FileExistsError):
@@ -102,8 +138,8 @@ def write_run(results_dir: Path, fingerprint: dict, results: list[CaseResult],
     raise FileExistsError(f"no free run file name for {base} in {results_dir}")
 
 
-def _key(fingerprint: dict, result: CaseResult) -> dict:
-    row = {**fingerprint, **result.flat()}
+def _key(fingerprint: dict, flat: dict) -> dict:
+    row = {**fingerprint, **flat}
     return {column: row[column] for column in KEY_COLUMNS}
 
 

@@ -28,7 +28,7 @@ def test_a_a_gates_within_the_budget_raise_false_alarms_at_most_alpha():
 
 def test_one_model_8_percent_slower_is_named_in_most_gates():
     """Power: mnist_cnn 8% slower in every case is named slower in 82 of 100 15-minute gates on this stream
-    (docs/measurements.md, "Paired workers"). At least 75 of 100: a gate that finds it in 65% passes that
+    (docs/measurements-gate.md, "Paired workers"). At least 75 of 100: a gate that finds it in 65% passes that
     in about 2% of draws."""
     found = sum(on_every_core(_named, 11, 100, slower={"mnist_cnn": 1.08}))
     assert found >= 75

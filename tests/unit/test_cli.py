@@ -37,7 +37,7 @@ def test_bad_options(args, message):
 
 @pytest.mark.parametrize("args,message", [
     ((), "error: the following arguments are required: COMMAND"),
-    (("bisect",), "error: argument COMMAND: invalid choice: 'bisect'"),
+    (("bisekt",), "error: argument COMMAND: invalid choice: 'bisekt'"),
     (("report", "--out"), "error: argument --out: expected one argument"),
     (("compare", "a", "b", "--format", "html"), "error: argument --format: invalid choice: 'html'"),
 ])
