@@ -1,7 +1,7 @@
 """`python -m bench bisect GOOD BAD`: the first commit where a model or case got slower, by the paired gate.
 
-The commits from GOOD (excluded) to BAD (included) along the ancestry path are
-searched by bisection; each step gates GOOD against one commit with `bench ab`
+The commits from GOOD (excluded) to BAD (included) along BAD's first-parent line
+are searched by bisection (a regression brought in by a merge is named as that merge); each step gates GOOD against one commit with `bench ab`
 (paired workers, its own budget) and prints its verdict. BAD is gated first: if it
 is not shown slower than GOOD there is nothing to look for, and the command says
 so. A commit whose gate exits 1 (a regression, or a case failing or missing) is
@@ -53,7 +53,12 @@ def command(args) -> int:
         raise OptionError(f"GOOD and BAD are the same commit ({good[:12]}); give a later BAD")
     if _git("merge-base", "--is-ancestor", good, bad) is None:
         raise OptionError(f"GOOD ({args.good}) is not an ancestor of BAD ({args.bad}); bisect needs a line of history")
-    commits = _git("rev-list", "--reverse", "--ancestry-path", f"{good}..{bad}").split()
+    # The first-parent line: along it "bad" only turns on once (a side branch's commits, listed by date among
+    # the main line's, would break that); a merge that brought the regression in is named as the merge.
+    commits = _git("rev-list", "--reverse", "--first-parent", "--ancestry-path", f"{good}..{bad}").split()
+    if not commits:
+        raise OptionError(f"GOOD ({args.good}) is not on BAD's first-parent line; give a GOOD that is, e.g. the "
+                          "merge base")
     harness_args = narrowed(list(args.pytest_args) or ab.default_args(), model=args.model, case=args.case)
     out = Path(args.out) if args.out else ROOT / "results" / "bisect" / datetime.now(timezone.utc).strftime(
         "%Y%m%dT%H%M%SZ")

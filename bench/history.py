@@ -97,6 +97,7 @@ def load_rows(stores: list[str], *, machines=None, since=None) -> pd.DataFrame:
     for text in stores:
         for path in store.all_runs(text):
             rows = store.read_rows(path)
+            _check_values(path, rows)
             run_id = str(rows["run_id"].iloc[0])
             if run_id not in seen:
                 seen.add(run_id)
@@ -109,10 +110,22 @@ def load_rows(stores: list[str], *, machines=None, since=None) -> pd.DataFrame:
                                      f"{', '.join(sorted(rows['machine'].unique()))}")
         rows = rows[rows["machine"].isin(machines)]
     if since is not None:
-        rows = rows[pd.to_datetime(rows["timestamp_utc"], utc=True, format="ISO8601") >= since]
+        rows = rows[pd.to_datetime(rows["timestamp_utc"], utc=True, format="ISO8601", errors="coerce") >= since]
         if rows.empty:
             raise store.RunFileError(f"--since: no run from {since:%Y-%m-%d} on in the stores")
     return rows
+
+
+def _check_values(path, rows: pd.DataFrame) -> None:
+    """A run whose ok rows lack a positive median cannot be a point of a series: one line naming it."""
+    ok = rows[rows["status"] == "ok"]
+    medians = pd.to_numeric(ok["median_ms"], errors="coerce")
+    bad = ~(medians > 0)
+    if bad.any():
+        row = ok[bad].iloc[0]
+        raise store.RunFileError(f"{path}: {row['model']} {row['mode']} b{row['batch_size']} has median_ms "
+                                 f"{row['median_ms']!r}; expected a positive number")
+    rows.loc[ok.index, "median_ms"] = medians
 
 
 def analyse(rows: pd.DataFrame, *, min_change: float, alpha: float, recent: int, per: str = "commit",
@@ -152,8 +165,7 @@ def _attributed(changes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
         return changes
     settings = points.drop_duplicates("series").set_index("series")[["backend", "device", "precision"]]
     keyed = changes[relative].join(settings, on="series")
-    # Two models mirror each other exactly: the slower is kept (a regression is what is looked for).
-    size = np.log(keyed["ratio"]).abs().round(9) + 1e-12 * (keyed["ratio"] > 1)
+    size = np.log(keyed["ratio"]).abs()
     at_run = [keyed[c] for c in ("machine", "backend", "device", "precision", "first_bad_run")]
     largest = size == size.groupby(at_run).transform("max")
     return changes.drop(keyed.index[~largest])

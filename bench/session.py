@@ -125,7 +125,8 @@ class BenchSession:
         except OSError as error:  # the journal stays: it is the run's only record
             self.unwritten = f"{self.config.results_dir} and the fallback {store.fallback_dir()}: {error}"
             return
-        self._close_journal(str(self.written.run))
+        if not self.written.refused:  # in the fallback only (perhaps a runner's /tmp): the store's journal stays
+            self._close_journal(str(self.written.run))
         if self.config.report:
             self._write_report(self.written.local or self.written.run)
 

@@ -10,7 +10,7 @@ ran (runs without a commit time, older files, sort by their run time). Three lev
   that case's median over the whole series: 1.0 is the model's usual speed, 1.10 a run
   10% slower, whichever cases a run happened to include;
 - relative: a model's index against the geometric mean of the other models' indexes in
-  the same run (same machine, backend, device, precision). A machine's speed wanders from
+  the same run (same machine, backend, device, precision; three models or more). A machine's speed wanders from
   run to run and moves every model of a run together (docs/measurements-history.md, "History:
   change points"), so this series is far quieter than the model's own; a change that
   slows every model alike cancels in it and shows in the model series.
@@ -72,6 +72,9 @@ def points(rows: pd.DataFrame, *, per: str = "commit") -> pd.DataFrame:
     ok["series"] = [series_id(row["machine"], row["model"], row["model_sha256"][:12], row["case"])
                     for _, row in ok.iterrows()]
     ok["value"] = ok["median_ms"].astype(float)
+    if "latency_bound_ms" in ok:  # a search's answer is its highest load within the bound: ms per query there
+        search = pd.to_numeric(ok["latency_bound_ms"], errors="coerce").notna()
+        ok.loc[search, "value"] = 1e3 / pd.to_numeric(ok.loc[search, "max_qps_at_bound"], errors="coerce")
     ok["spread"] = ok["iqr_ms"].astype(float) / ok["value"] if "iqr_ms" in ok else np.nan
     # A run that measured a case twice (a replica's process file beside its leader's): its median is the run's.
     ok = ok.groupby(["series", "run_id"], sort=False, as_index=False).agg(
@@ -121,9 +124,12 @@ def _relative_points(models: pd.DataFrame) -> pd.DataFrame:
     log = np.log(models["value"])
     grouped = log.groupby([models[c] for c in run])
     count, total = grouped.transform("size"), grouped.transform("sum")
-    others = (total - log) / (count - 1).where(count > 1)
+    # With two models each mirrors the other exactly: which one moved cannot be told. From three on, the one
+    # that moved shows its whole change and the others a share of it the other way (history keeps the largest).
+    enough = count >= 3
+    others = (total - log) / (count - 1).where(enough)
     relative = models.assign(value=np.exp(log - others), level="relative", unit="index",
-                             case="against the run's other models")[count > 1].copy()
+                             case="against the run's other models")[enough].copy()
     relative["series"] = relative["series"] + "_relative"
     relative["position"] = relative.groupby("series", sort=False).cumcount()
     return relative

@@ -26,6 +26,7 @@ import secrets
 import socket
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Journal:
         try:
             if self._folder is None:
                 folder = open_folder(self.location)
-                owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
+                owner = {**system_identity(), "pid": os.getpid(), "started": time.time(),
                          "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
                 folder.create(f"{JOURNAL_DIR}/{self.name}/{FINGERPRINT}",
                               dumps({"fingerprint": self.fingerprint, "owner": owner}))
@@ -87,6 +88,18 @@ class Journal:
         if isinstance(self._folder, LocalFolder):  # the last journal out leaves no empty folder behind
             with contextlib.suppress(OSError):
                 (self._folder.directory / JOURNAL_DIR).rmdir()
+
+
+def system_identity() -> dict:
+    """What tells this kernel and pid namespace apart from another with the same host name (containers
+    sharing a volume, fleet machines named alike): the boot id and the pid namespace's inode, where Linux has them."""
+    identity = {"host": socket.gethostname()}
+    try:
+        identity["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        identity["pid_namespace"] = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        pass
+    return identity
 
 
 def dumps(value) -> bytes:

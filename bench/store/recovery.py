@@ -15,15 +15,15 @@ suffix when the store holds that name). One line on stderr says so.
 
 from __future__ import annotations
 
+import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
 
 import psutil
 
-from bench.store.journal import FINGERPRINT, JOURNAL_DIR, WRITTEN, loads
+from bench.store.journal import FINGERPRINT, JOURNAL_DIR, WRITTEN, loads, system_identity
 from bench.store.location import Folder, cache_dir, one_line
 from bench.store.schema import SAMPLES_SUFFIX
 from bench.store.writer import run_frames
@@ -49,8 +49,9 @@ def recover_runs(folder: Folder, location, taken: set[str]) -> list[Path]:
             if found is None:
                 continue
             fingerprint, events = found
-            path = _write_recovered(fingerprint, events, cache_dir(location) / "recovered" / name, taken)
-        except (OSError, ValueError, KeyError, TypeError) as error:  # a journal damaged beyond reading
+            directory = cache_dir(location) / "recovered" / name / str(os.getpid())  # readers at once: one each
+            path = _write_recovered(fingerprint, events, directory, taken)
+        except Exception as error:  # a journal damaged beyond reading, in any way: the others still count
             _note(folder.where(journal), f"cannot recover a run from its journal ({one_line(error)}): "
                                          f"{folder.where(journal)}")
             continue
@@ -85,7 +86,7 @@ def read_journal(folder: Folder, journal: str) -> tuple[dict, list[dict]] | None
 
 def owner_alive(owner: dict, newest_event: float, now: float | None = None) -> bool:
     """Whether the session that owns a journal may still be running."""
-    if owner.get("host") != socket.gethostname():
+    if not _same_system(owner):  # its pid means nothing here: only the journal's age tells
         return (now or time.time()) - newest_event < STALE_AFTER_S
     try:
         process = psutil.Process(int(owner["pid"]))
@@ -95,6 +96,11 @@ def owner_alive(owner: dict, newest_event: float, now: float | None = None) -> b
         return False
     except psutil.AccessDenied:  # another user's live process
         return True
+
+
+def _same_system(owner: dict) -> bool:
+    here = system_identity()
+    return all(owner.get(key) == value for key, value in here.items())
 
 
 def assemble(events: list[dict]) -> tuple[list[dict], list[tuple[dict, list[tuple[int, float]]]]]:

@@ -71,11 +71,11 @@ def upload_run(url: str, run_path: Path, samples_path: Path) -> tuple[ObjectURL,
         run_bytes, samples_bytes = contents.get(run_id) or tuple(
             _with_run_id(data, run_id) for data in contents[base])
         try:
-            folder.create(samples_name, samples_bytes)
+            _create(folder, samples_name, samples_bytes)
         except FileExistsError:  # another writer took the name since the listing
             continue
         try:
-            folder.create(run_name, run_bytes)
+            _create(folder, run_name, run_bytes)
         except BaseException as error:  # the samples alone must not stand as a run
             try:
                 folder.remove(samples_name)
@@ -88,6 +88,16 @@ def upload_run(url: str, run_path: Path, samples_path: Path) -> tuple[ObjectURL,
         _cache(cache / samples_name, samples_bytes)
         return folder.where(run_name), folder.where(samples_name), _cache(cache / run_name, run_bytes)
     raise FileExistsError(f"no free run file name for {base} in {folder.url}")
+
+
+def _create(folder, name: str, data: bytes) -> None:
+    """Creates `name`; an object already there with these very bytes is this upload's own (s3fs retries a PUT
+    whose answer timed out: the retry's If-None-Match then fails on the first attempt's object), not a clash."""
+    try:
+        folder.create(name, data)
+    except FileExistsError:
+        if folder.read(name) != data:
+            raise
 
 
 def _with_run_id(data: bytes, run_id: str) -> bytes:

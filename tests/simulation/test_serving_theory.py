@@ -1,11 +1,15 @@
 """The server scenario against queueing theory, with a stand-in model of fixed service time S (a sleep; no
 Keras): Poisson arrivals served one at a time are an M/D/1 queue, whose mean latency is
-S + rho S / (2 (1 - rho)). Real clocks and threads: each level runs 5 to 12 seconds.
+S + rho S / (2 (1 - rho)). Real clocks and threads: each level runs 5 to 12 seconds, all five at once, each in
+a fresh process of its own (they sleep far more than they compute: together they take the longest level's
+time, not the sum's 47 s).
 
 S is 20 ms so that the harness's own hand-off from generator to server (0.6 to 2 ms a query on the
 2-core VM, docs/measurements.md) stays a few percent of the latency."""
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -39,9 +43,22 @@ def _level(load, *, max_batch=1, generator="thread", duration_s=12.0):
     return level_figures(record, qps), float(np.mean(model.service_s))
 
 
+LEVELS = {("md1", 0.5, "thread"): {"load": 0.5}, ("md1", 0.8, "thread"): {"load": 0.8},
+          ("md1", 0.5, "process"): {"load": 0.5, "generator": "process"},
+          "alone": {"load": 1.5, "duration_s": 5.0}, "batched": {"load": 1.5, "max_batch": 8, "duration_s": 5.0}}
+
+
+@pytest.fixture(scope="module")
+def levels() -> dict:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no thread of this one comes along
+    with ProcessPoolExecutor(len(LEVELS), mp_context=context) as pool:
+        running = {name: pool.submit(_level, **settings) for name, settings in LEVELS.items()}
+        return {name: future.result() for name, future in running.items()}
+
+
 @pytest.mark.parametrize("load, generator", [(0.5, "thread"), (0.8, "thread"), (0.5, "process")])
-def test_one_query_at_a_time_is_an_md1_queue(load, generator):
-    figures, service_s = _level(load, generator=generator)
+def test_one_query_at_a_time_is_an_md1_queue(levels, load, generator):
+    figures, service_s = levels["md1", load, generator]
     rho = figures.offered_qps * service_s  # the load the real (slightly longer than asked) sleeps make
     theory_ms = 1e3 * (service_s + rho * service_s / (2 * (1 - rho)))
     assert figures.latency.mean_ms == pytest.approx(theory_ms, rel=0.10)
@@ -49,10 +66,10 @@ def test_one_query_at_a_time_is_an_md1_queue(load, generator):
     assert figures.status == "ok" and figures.mean_batch == 1.0
 
 
-def test_batching_keeps_the_tail_bounded_above_one_over_s():
+def test_batching_keeps_the_tail_bounded_above_one_over_s(levels):
     """At 1.5 / S one query at a time falls behind for good; batches of up to 8 keep up, with a short tail."""
-    alone, _ = _level(1.5, duration_s=5.0)
-    batched, service_s = _level(1.5, max_batch=8, duration_s=5.0)
+    alone, _ = levels["alone"]
+    batched, service_s = levels["batched"]
     assert alone.status == "overloaded" and alone.achieved_qps < 0.8 * alone.offered_qps
     assert batched.status == "ok" and batched.unfinished == 0
     assert batched.mean_batch > 1.5

@@ -11,10 +11,11 @@ from bench.results import CaseResult
 from bench.store import write_run
 
 CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "infer", 1)]
+THREE_MODELS = [*CASES, ("imdb_gru", "infer", 1)]
 
 
 def write_series(directory, count, *, slower_from=None, factor=1.2, machine="vm", seed=0, noise=0.01,
-                 shuffle_runs=False):
+                 shuffle_runs=False, cases=CASES, run_noise=0.0):
     """`count` runs of consecutive commits, one a day; mnist_cnn infer b1 `factor` slower from run `slower_from`."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(count) if shuffle_runs else range(count)  # the order they ran in, not their commits'
@@ -25,9 +26,10 @@ def write_series(directory, count, *, slower_from=None, factor=1.2, machine="vm"
                        "commit_time": f"2026-10-{index + 1:02d}T12:00:00+00:00", "machine": machine, "host": f"h{ran}",
                        "cpu_model": "Fake CPU", "backend": "tensorflow", "keras_version": "3.15.1"}
         results, samples = [], []
-        for base_ms, (model, mode, batch) in enumerate(CASES, start=1):
+        machine_speed = rng.lognormal(0, run_noise)  # shared by every case of the run
+        for base_ms, (model, mode, batch) in enumerate(cases, start=1):
             slow = factor if slower_from is not None and index >= slower_from and (model, mode) == ("mnist_cnn", "infer") else 1
-            secs = list(base_ms * 1e-3 * slow * rng.lognormal(0, noise) * rng.lognormal(0, 0.01, 20))
+            secs = list(base_ms * 1e-3 * slow * machine_speed * rng.lognormal(0, noise) * rng.lognormal(0, 0.01, 20))
             result = CaseResult(device="cpu", model=model, mode=mode, batch_size=batch, precision="float32",
                                 status="ok").with_latency(secs)
             results.append(result)
@@ -78,6 +80,18 @@ def test_a_step_is_found_at_its_commit_and_fails_the_command_while_recent(tmp_pa
     assert code == 0 and "mnist_cnn" in out
 
 
+def test_a_model_against_the_runs_other_models_sees_through_the_machines_wander(tmp_path):
+    """The whole run moves by its own noise (the machine's speed, shared by every case: 8% here); the model
+    against the run's other models does not, and names the one that moved, not the others it moves a little."""
+    write_series(tmp_path, 14, slower_from=7, factor=1.2, run_noise=0.08, seed=5, cases=THREE_MODELS)
+    points, changes = analyse(rows_of(tmp_path), min_change=0.05, alpha=0.01, recent=5)
+    relative = changes[changes["level"] == "relative"]
+    assert list(zip(relative["model"], relative["direction"], relative["position"])) == [("mnist_cnn", "slower", 7)]
+    assert relative["low"].iloc[0] < 1.2 ** 0.5 < relative["high"].iloc[0]
+    two_models = series.points(rows_of(tmp_path).query("model != 'imdb_gru'"))
+    assert "relative" not in set(two_models["level"])  # two mirror each other: which one moved is unknowable
+
+
 def test_same_code_runs_have_no_change_point(tmp_path):
     write_series(tmp_path, 14, noise=0.02, seed=3)
     code, out, err = run_cli("history", tmp_path, "--out", tmp_path / "site")
@@ -92,6 +106,7 @@ def test_same_code_runs_have_no_change_point(tmp_path):
     (["--machine", "laptop"], "--machine: no run of 'laptop' in the stores; they hold vm"),
     (["--commit-url", "https://example.org/"], "--commit-url: 'https://example.org/' has no {commit}"),
     (["--recent", "0"], "--recent"),
+    (["--per", "night"], "--per: invalid choice: 'night'"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     write_series(tmp_path, 3)

@@ -5,7 +5,6 @@ written when it is killed; a session in progress is left alone; a written run le
 import json
 import math
 import os
-import socket
 import tempfile
 import time
 import uuid
@@ -21,6 +20,7 @@ from bench.options import HarnessConfig
 from bench.results import CaseResult
 from bench.session import BenchSession
 from bench.store import journal, recovery
+from bench.store.journal import system_identity
 from bench.store.location import LocalFolder, RemoteFolder
 
 FINGERPRINT = {"run_id": "20260101T000000Z_host_tensorflow", "timestamp_utc": "2026-01-01T00:00:00Z",
@@ -109,14 +109,16 @@ def test_a_session_in_progress_is_left_alone(tmp_path, cache, capsys):
 
 
 def test_the_owner_is_gone_when_its_process_is_or_its_passes_stopped_long_ago():
-    here, now = socket.gethostname(), time.time()
-    assert recovery.owner_alive({"host": here, "pid": os.getpid(), "started": now}, now)
+    here, now = system_identity(), time.time()
+    assert recovery.owner_alive({**here, "pid": os.getpid(), "started": now}, now)
     started = psutil.Process().create_time()  # a pid reused since: that process started after the journal
-    assert not recovery.owner_alive({"host": here, "pid": os.getpid(), "started": started - 60}, now)
-    assert not recovery.owner_alive({"host": here, "pid": 2**31 - 1, "started": now}, now)
-    elsewhere = {"host": here + "-other", "pid": os.getpid(), "started": now}
-    assert recovery.owner_alive(elsewhere, now - 3600, now)
-    assert not recovery.owner_alive(elsewhere, now - recovery.STALE_AFTER_S - 1, now)
+    assert not recovery.owner_alive({**here, "pid": os.getpid(), "started": started - 60}, now)
+    assert not recovery.owner_alive({**here, "pid": 2**31 - 1, "started": now}, now)
+    for elsewhere in ({**here, "host": here["host"] + "-other"},  # another machine, or a container of the
+                      {**here, "boot_id": "another boot"}, {**here, "pid_namespace": 1}):  # same name: pids mean nothing
+        owner = {**elsewhere, "pid": 2**31 - 1, "started": now}
+        assert recovery.owner_alive(owner, now - 3600, now)
+        assert not recovery.owner_alive(owner, now - recovery.STALE_AFTER_S - 1, now)
 
 
 def test_a_written_run_removes_its_journal_and_a_kill_before_the_removal_recovers_nothing(
@@ -153,6 +155,11 @@ def test_the_session_removes_its_journal_once_the_run_is_written_and_keeps_it_ot
     monkeypatch.setattr(store, "save_run", save_run)
     session.finish()
     assert session.unwritten and len(list((tmp_path / "results" / ".journal").iterdir())) == 1  # the only record
+    monkeypatch.setattr(store, "save_run", lambda *args: store.WrittenRun(  # the store refused: the fallback took it
+        *store.write_run(tmp_path / "fallback", *args[1:]), refused="results: connection reset"))
+    session.finish()
+    assert session.written.refused and len(list((tmp_path / "results" / ".journal").iterdir())) == 1
+    monkeypatch.setattr(store, "save_run", save_run)
     disk_full[0] = False
     session.finish()
     assert session.written.run.exists() and not (tmp_path / "results" / ".journal").exists()

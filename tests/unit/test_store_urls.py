@@ -24,12 +24,12 @@ FINGERPRINT = {"run_id": "20260101T000000Z_host_tensorflow", "timestamp_utc": "2
                "host": "host", "machine": "ci", "backend": "tensorflow"}
 
 
-def a_run():
+def a_run(last=0.004):
     ok = CaseResult(device="cpu", device_name="cpu", model="mnist_cnn", mode="infer", batch_size=32,
-                    precision="float32", jit_compile="off", status="ok", flops_per_sample=1e6).with_latency([0.001, 0.002, 0.004])
+                    precision="float32", jit_compile="off", status="ok", flops_per_sample=1e6).with_latency([0.001, 0.002, last])
     skipped = CaseResult(device="gpu", model="mnist_cnn", mode="infer", batch_size=32, precision="float32",
                          status="skipped", message="no GPU")
-    return [ok, skipped], [(ok, [(1, 0.001), (1, 0.002), (2, 0.004)])]
+    return [ok, skipped], [(ok, [(1, 0.001), (1, 0.002), (2, last)])]
 
 
 @pytest.fixture
@@ -67,8 +67,22 @@ def test_a_run_is_uploaded_once_and_a_second_of_the_same_id_gets_a_suffix(bucket
 def test_a_name_taken_since_the_listing_is_not_overwritten(bucket, monkeypatch):
     first = store.save_run(bucket, FINGERPRINT, *a_run())
     monkeypatch.setattr(RemoteFolder, "files", lambda self, relative="": {})  # a listing that missed it
-    second = store.save_run(bucket, FINGERPRINT, *a_run())
+    second = store.save_run(bucket, FINGERPRINT, *a_run(last=0.005))  # another run, in the same second
     assert second.run.name == "20260101T000000Z_host_tensorflow-2.csv" and first.run != second.run
+
+
+def test_a_retried_upload_that_had_landed_is_the_same_run_not_a_second(bucket, monkeypatch):
+    """s3fs retries a PUT whose answer timed out; if the first attempt landed, the retry's If-None-Match fails."""
+    create = RemoteFolder.create
+
+    def landed_then_refused(self, relative, data):
+        create(self, relative, data)
+        raise FileExistsError(relative)
+    monkeypatch.setattr(RemoteFolder, "create", landed_then_refused)
+    written = store.save_run(bucket, FINGERPRINT, *a_run())
+    assert written.run.name == "20260101T000000Z_host_tensorflow.csv"
+    monkeypatch.setattr(RemoteFolder, "create", create)
+    assert [path.name for path in store.all_runs(bucket)] == ["20260101T000000Z_host_tensorflow.csv"]
 
 
 def test_readers_take_urls_and_copy_each_file_once(bucket, monkeypatch):
