@@ -59,7 +59,7 @@ def command(args) -> int:
     if not commits:
         raise OptionError(f"GOOD ({args.good}) is not on BAD's first-parent line; give a GOOD that is, e.g. the "
                           "merge base")
-    harness_args = narrowed(list(args.pytest_args) or ab.default_args(), model=args.model, case=args.case)
+    harness_args = narrowed(list(args.pytest_args), ab.default_args(), model=args.model, case=args.case)
     out = Path(args.out) if args.out else ROOT / "results" / "bisect" / datetime.now(timezone.utc).strftime(
         "%Y%m%dT%H%M%SZ")
     if out.exists():
@@ -124,21 +124,41 @@ def first_bad(commits: list[str], gate) -> str | None:
     return commits[worse]
 
 
-def narrowed(harness_args: list[str], *, model: str | None, case: str | None) -> list[str]:
-    """The harness arguments narrowed to --model or --case (which the user's own arguments must not narrow too)."""
+def narrowed(user_args: list[str], defaults: list[str], *, model: str | None, case: str | None) -> list[str]:
+    """The harness arguments (the user's, else the gate's recipe) narrowed to --model or --case.
+
+    --model sets --models, --case all four of NARROWING: the user's own arguments must not set them too; the
+    recipe's (e.g. its --modes) give way.
+    """
     if not (model or case):
-        return harness_args
-    given = [arg.split("=", 1)[0] for arg in harness_args if arg.split("=", 1)[0] in NARROWING]
+        return user_args or defaults
+    owned = ("--models",) if model else NARROWING
+    given = [arg.split("=", 1)[0] for arg in user_args if arg.split("=", 1)[0] in owned]
     if given:
-        raise OptionError(f"{given[0]} after --: --model and --case choose the matrix themselves; give one or the other")
+        raise OptionError(f"{given[0]} after --: --{'model' if model else 'case'} chooses it itself; "
+                          "give one or the other")
+    base = _without(user_args or defaults, owned)
     if model:
-        return [*harness_args, "--models", model]
+        return [*base, "--models", model]
     parts = case.rsplit("-", 3)
     if len(parts) != 4 or not parts[3].startswith("b") or not parts[3][1:].isdecimal():
         raise OptionError(f"--case: {case!r} is not a case as ab names it; give MODEL-MODE-DEVICE-bN, "
                           "e.g. mnist_cnn-infer-cpu-b32")
     name, mode, device, batch = parts
-    return [*harness_args, "--models", name, "--modes", mode, "--devices", device, "--batch-sizes", batch[1:]]
+    return [*base, "--models", name, "--modes", mode, "--devices", device, "--batch-sizes", batch[1:]]
+
+
+def _without(args: list[str], flags) -> list[str]:
+    """`args` less the given flags and their values (`--flag value` and `--flag=value`)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in flags:
+            skip = True
+        elif arg.split("=", 1)[0] not in flags:
+            kept.append(arg)
+    return kept
 
 
 def _commit(ref: str, name: str) -> str:

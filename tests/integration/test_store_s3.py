@@ -13,7 +13,7 @@ import uuid
 
 import pandas as pd
 import pytest
-from tests_support import ROOT, bench_command, make_run
+from tests_support import ROOT, THREE_MODELS, bench_command, make_run, run_cli, write_series
 
 from bench import store
 from bench.results import CaseResult
@@ -76,6 +76,14 @@ def test_runs_written_to_s3_read_back_equal_to_the_local_ones(prefix, tmp_path):
         ours, theirs = store.load(remote), store.load(path)
         assert ours.cases.equals(theirs.cases) and ours.samples.equals(theirs.samples)
     assert store.resolve(prefix).name == local[-1].name
+
+
+def test_history_of_a_store_on_s3_is_the_history_of_the_same_runs_in_a_folder(prefix, tmp_path):
+    write_series(tmp_path / "local", 12, slower_from=8, run_noise=0.05, seed=2, cases=THREE_MODELS)
+    for path in store.list_runs(tmp_path / "local"):
+        upload_run(prefix, path, path.with_name(path.stem + ".samples.csv"))
+    local, remote = run_cli("history", tmp_path / "local"), run_cli("history", prefix)
+    assert local == remote and local[0] == 1 and "REGRESSION" in local[1], (local, remote)
 
 
 def test_a_run_on_s3_is_never_overwritten(prefix, tmp_path):

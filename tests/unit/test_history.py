@@ -1,40 +1,11 @@
 """`python -m bench history`: runs as series over commits, their change points and the command's exits."""
 
-import numpy as np
 import pandas as pd
 import pytest
-from tests_support import run_cli
+from tests_support import THREE_MODELS, run_cli, write_series
 
 from bench.analysis import series
 from bench.history import analyse
-from bench.results import CaseResult
-from bench.store import write_run
-
-CASES = [("mnist_cnn", "infer", 1), ("mnist_cnn", "train", 32), ("imdb_lstm", "infer", 1)]
-THREE_MODELS = [*CASES, ("imdb_gru", "infer", 1)]
-
-
-def write_series(directory, count, *, slower_from=None, factor=1.2, machine="vm", seed=0, noise=0.01,
-                 shuffle_runs=False, cases=CASES, run_noise=0.0):
-    """`count` runs of consecutive commits, one a day; mnist_cnn infer b1 `factor` slower from run `slower_from`."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(count) if shuffle_runs else range(count)  # the order they ran in, not their commits'
-    for ran, index in enumerate(order):
-        commit = f"{index:02d}" * 20
-        fingerprint = {"run_id": f"202611{ran + 1:02d}T000000Z_{machine}_tensorflow",
-                       "timestamp_utc": f"2026-11-{ran + 1:02d}T00:00:00Z", "git_commit": commit,
-                       "commit_time": f"2026-10-{index + 1:02d}T12:00:00+00:00", "machine": machine, "host": f"h{ran}",
-                       "cpu_model": "Fake CPU", "backend": "tensorflow", "keras_version": "3.15.1"}
-        results, samples = [], []
-        machine_speed = rng.lognormal(0, run_noise)  # shared by every case of the run
-        for base_ms, (model, mode, batch) in enumerate(cases, start=1):
-            slow = factor if slower_from is not None and index >= slower_from and (model, mode) == ("mnist_cnn", "infer") else 1
-            secs = list(base_ms * 1e-3 * slow * machine_speed * rng.lognormal(0, noise) * rng.lognormal(0, 0.01, 20))
-            result = CaseResult(device="cpu", model=model, mode=mode, batch_size=batch, precision="float32",
-                                status="ok").with_latency(secs)
-            results.append(result)
-            samples.append((result, [(1, s) for s in secs]))
-        write_run(directory, fingerprint, results, samples)
 
 
 def rows_of(directory) -> pd.DataFrame:
