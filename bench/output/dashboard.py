@@ -216,7 +216,9 @@ def _model_page(model, points, changes, machines, files, commits, title, generat
     if not changes.empty:
         body += ["<h2>Change points</h2>", _change_table(changes, files, machines, commits)]
     body.append("<h2>Charts</h2>")
-    charts = points.assign(is_case=points["level"] != "model").groupby(["is_case", "level", "case"], sort=True)
+    # The model's own index, then against the run's other models (where a change of one model shows), then its cases.
+    rank = points["level"].map({"model": 0, "relative": 1}).fillna(2)
+    charts = points.assign(rank=rank).groupby(["rank", "level", "case"], sort=True)
     for (_, level, case), rows in charts:
         label = case or f"{model}: every case, geometric-mean index"
         finite = rows[rows["value"].notna()]
