@@ -6,7 +6,7 @@ change points by E-divisive means with a permutation test (bench.analysis.change
 and a minimum magnitude. Every change point is printed (machine, model/case, the last
 good and first bad commit, the ratio with its 99% interval, p) and written to
 changepoints.csv; --out also writes the static dashboard. Exit 1 when a regression
-lies in the newest --recent runs of its series, so that a nightly job can alert.
+lies in the newest --recent points of its series, so that a nightly job can alert.
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ def add_arguments(parser) -> None:
 
     parser.description = ("STORE...: results directories or store URLs (s3://bucket/prefix, gs://, file://). "
                           "Builds one series per machine and case (and per model), finds change points, prints "
-                          "them; exit 1 when a regression lies in the newest --recent runs of its series.")
+                          "them; exit 1 when a regression lies in the newest --recent points of its series.")
     parser.add_argument("stores", nargs="+", metavar="STORE", help="results directories or store URLs")
     parser.add_argument("--machine", action="append", default=None, metavar="NAME",
                         help="only this machine's runs (repeatable; default: every machine)")
     parser.add_argument("--since", type=typed(parse_since), default=None, metavar="DATE",
                         help="only runs from this UTC date on, e.g. 2026-11-01 (default: all)")
     parser.add_argument("--recent", type=typed(positive_integer("--recent", "5")), default=5, metavar="N",
-                        help="a regression among a series' newest N runs fails the command (default: 5)")
+                        help="a regression among a series' newest N points (commits; runs with --per run) fails the "
+                             "command (default: 5)")
     parser.add_argument("--min-change", type=typed(parse_threshold), default=0.05, metavar="PERCENT",
                         help="the smallest change that counts as a change point (default: 5%%)")
     parser.add_argument("--alpha", type=typed(parse_alpha), default=0.01, metavar="P",
@@ -74,7 +75,7 @@ def command(args) -> int:
     points, changes = analyse(rows, min_change=args.min_change, alpha=args.alpha, recent=args.recent, per=args.per)
     print(f"history: {rows['run_id'].nunique()} runs, {rows['machine'].nunique()} machine(s), "
           f"{points['series'].nunique()} series, a point per {args.per}; change points of at least {args.min_change:.0%} "
-          f"(E-divisive means, permutation p <= {args.alpha}); recent = a series' newest {args.recent} runs")
+          f"(E-divisive means, permutation p <= {args.alpha}); recent = a series' newest {args.recent} {args.per}s")
     for line in change_lines(changes):
         print(line)
     if args.out:
