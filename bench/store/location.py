@@ -11,6 +11,7 @@ and FileNotFoundError kept as such), which callers turn into one line.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
 import re
@@ -84,33 +85,36 @@ class ObjectURL(str):
         return self.rsplit("/", 1)[-1]
 
 
-class Folder:
+class Folder(abc.ABC):
     """A folder of a store: a local directory (`LocalFolder`) or a remote prefix (`RemoteFolder`).
 
     Paths given to the methods are relative, "/"-separated. `create` never replaces a file: it raises
     FileExistsError when the name is taken (locally an exclusive create; remotely see RemoteFolder).
     """
 
+    @abc.abstractmethod
     def where(self, relative: str = "") -> str:
-        raise NotImplementedError
+        """The folder's (or one of its files') path or URL, for messages."""
 
+    @abc.abstractmethod
     def create(self, relative: str, data: bytes) -> None:
-        raise NotImplementedError
+        """Writes a new file; FileExistsError when the name is taken."""
 
+    @abc.abstractmethod
     def read(self, relative: str) -> bytes:
-        raise NotImplementedError
+        """A file's contents."""
 
+    @abc.abstractmethod
     def files(self, relative: str = "") -> dict[str, int]:
         """The files directly in a folder, name -> size; {} when the folder does not exist."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def folders(self, relative: str = "") -> list[str]:
         """The folders directly in a folder, by name; [] when it does not exist."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def remove(self, relative: str) -> None:
         """Removes a file or a whole folder (missing: nothing to do)."""
-        raise NotImplementedError
 
 
 class LocalFolder(Folder):
