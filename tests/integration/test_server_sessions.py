@@ -6,6 +6,8 @@ import math
 import pandas as pd
 import pytest
 
+from bench.results import rounds_needed
+
 from bench import store
 
 pytestmark = pytest.mark.integration
@@ -37,7 +39,9 @@ def test_each_level_writes_a_row_of_its_queries(server_run):
     fixed = rows[rows["latency_bound_ms"].isna()]
     assert list(fixed["offered_qps"]) == [100.0, 300.0] and list(fixed["queries"]) == [299, 300]
     assert ((fixed["achieved_qps"] - fixed["offered_qps"]).abs() < 0.05 * fixed["offered_qps"]).all()
-    assert (rows["rounds"] == rows["queries"]).all() and rows["p99_ms"].notna().all() and rows["p999_ms"].isna().all()
+    assert (rows["rounds"] == rows["queries"]).all() and rows["p99_ms"].notna().all()
+    # A p99.9 where the queries support one: a search on a fast machine can reach 2,995 queries at a level.
+    assert (rows["p999_ms"].notna() == (rows["rounds"] >= rounds_needed(0.999))).all()
     assert (rows["median_ms"] <= rows["p99_ms"]).all() and (rows["mean_batch"] >= 1).all()
     assert rows["generator_late_p99_ms"].notna().all() and (rows["max_delay_ms"] == 0).all()
     assert (rows["samples_per_s"] == rows["achieved_qps"]).all() and rows["efficiency"].notna().all()
