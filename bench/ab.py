@@ -38,10 +38,7 @@ from bench.parsers import OptionError
 # (docs/measurements.md, "Thread pools"; JAX's pools cannot be set).
 DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train")
 THREADS_ARGS = ("--threads", "1")
-# One block of a case (one call at least). The round is bounded by the slow cases' single calls (IMDB
-# training: 0.4-1.6 s), so 0.05 s rather than 0.25 s fits 1.75 times the rounds in a budget
-# (docs/measurements-gate.md, "Block length").
-BLOCK_S = 0.05
+BLOCK_S = 0.25  # one block of a case: long enough for a median of several calls, short against the wander
 PLANNED_PAIRS = 4  # the budget is shared among them: what 3 leave undecided gets the 4th's rounds alone
 MIN_PAIRS = 3  # before any case is settled or the gate may stop: 2 df of a case's own
 MIN_ROUNDS = 2  # a pair's rounds: its within-pair variance needs two
