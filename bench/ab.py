@@ -38,7 +38,9 @@ from bench.parsers import OptionError
 # (docs/measurements.md, "Thread pools"; JAX's pools cannot be set).
 DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train")
 THREADS_ARGS = ("--threads", "1")
-BLOCK_S = 0.25  # one block of a case: long enough for a median of several calls, short against the wander
+# One block of a case: a round's pair of blocks spread as much at 0.05 s as at 0.25 s in the A/A gates, and a
+# round took 11 s instead of 21 (docs/measurements-gate.md, "Block length").
+BLOCK_S = 0.05
 PLANNED_PAIRS = 4  # the budget is shared among them: what 3 leave undecided gets the 4th's rounds alone
 MIN_PAIRS = 3  # before any case is settled or the gate may stop: 2 df of a case's own
 MIN_ROUNDS = 2  # a pair's rounds: its within-pair variance needs two

@@ -17,6 +17,10 @@ from bench.paired import Block
 MODELS = ("mnist_cnn", "mnist_separable_cnn", "imdb_lstm", "imdb_lstm_cudnn", "imdb_bilstm", "imdb_gru",
           "imdb_simplernn")
 CASES = [f"{model}-{mode}-cpu-b{batch}" for model in MODELS for mode in ("infer", "train") for batch in (1, 32)]
+# Each case's warm call, ms (the A/A gate of 2026-12-03 00:01, its blocks' median calls): a block lasts
+# whole calls, one at least, so the IMDB training cases bound a round however short the blocks.
+CALL_MS = dict(zip(CASES, [1.4, 12, 21, 57, 1.2, 5.8, 20, 38, 49, 110, 420, 720, 21, 55, 110, 260,
+                           110, 200, 860, 1500, 51, 100, 420, 600, 14, 25, 75, 140]))
 
 
 @dataclass(frozen=True)
@@ -27,13 +31,15 @@ class PairedNoise:
     lognormal factor of spread `round_spread` drawn once per case; with probability `hiccup_p` one of the
     two blocks is `hiccup` slower (a stall inside a block: the heavy tail). Each worker pair adds its own
     offset to each case's ratio (what is fixed for a process's life), of spread `pair_sd` times the case's
-    lognormal factor of spread `pair_spread`. The shared wander, which pairing removes, moves both
-    blocks of a round by `wander_sd`."""
+    lognormal factor of spread `pair_spread`, and an offset of spread `model_pair_sd` to all of a model's
+    cases alike (what a worker pair does to a model as a whole). The shared wander, which pairing removes,
+    moves both blocks of a round by `wander_sd`."""
 
     round_sd: float = 0.146
     round_spread: float = 0.32
     pair_sd: float = 0.022  # the first A/A gate: pairs' values spread 1.22 times as much as rounds predict
     pair_spread: float = 0.5
+    model_pair_sd: float = 0.009  # two A/A gates: 0.004 and 0.013 beyond what the cases' factor predicts
     hiccup_p: float = 0.01
     hiccup: float = 0.3
     wander_sd: float = 0.16
@@ -45,10 +51,11 @@ MEASURED = PairedNoise()
 class SimulatedMachine:
     """The VM as the paired gate sees it: worker pairs of the recipe's matrix (CASES) with the noise drawn once
     per case, lasting as the measured ones did (STARTUP_S, then BUILD_S a case, both workers at once, then
-    the block's seconds plus OVERHEAD_S a block). `slower` maps a model to the factor its cases are slower by in head;
-    `broken` names cases that fail in head. Gives bench.ab.PairedGate its pairs and its clock."""
+    a block's whole calls of CALL_MS, as many as its seconds need and one at least, plus OVERHEAD_S).
+    `slower` maps a model to the factor its cases are slower by in head; `broken` names cases that fail in
+    head. Gives bench.ab.PairedGate its pairs and its clock."""
 
-    STARTUP_S, BUILD_S, OVERHEAD_S = 12.0, 1.5, 0.03
+    STARTUP_S, BUILD_S, OVERHEAD_S = 20.0, 2.1, 0.001  # a pair's start-up and build: 69 to 91 s measured
 
     def __init__(self, rng, noise: PairedNoise = MEASURED, slower: dict | None = None, broken=()):
         self.rng, self.noise, self.now, self.broken = rng, noise, 0.0, set(broken)
@@ -69,7 +76,9 @@ class SimulatedMachine:
 class SimulatedPair:
     def __init__(self, machine: SimulatedMachine, number: int):
         self.machine, self.number, self.failures = machine, number, {}
-        self.offsets = machine.rng.normal(0, 1, len(CASES)) * machine.pair_sd
+        shared = dict(zip(MODELS, machine.rng.normal(0, machine.noise.model_pair_sd, len(MODELS))))
+        self.offsets = machine.rng.normal(0, 1, len(CASES)) * machine.pair_sd + [shared[case.split("-")[0]]
+                                                                                  for case in CASES]
         machine.opened.append([])
 
     def start(self) -> dict[str, list[str]]:
@@ -85,7 +94,8 @@ class SimulatedPair:
         machine, noise, rng, blocks = self.machine, self.machine.noise, self.machine.rng, []
         for case in rng.permutation(cases):
             index = CASES.index(case)
-            machine.now += 2 * (seconds + SimulatedMachine.OVERHEAD_S)
+            call = CALL_MS[case] / 1e3
+            machine.now += 2 * (call * max(1, math.ceil(seconds / call)) + SimulatedMachine.OVERHEAD_S)
             machine.opened[-1].append(case)
             shared = machine.level[index] + rng.normal(0, noise.wander_sd)
             half = rng.normal(0, machine.round_sd[index]) / 2  # the two blocks differ by round_sd

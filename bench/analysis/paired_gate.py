@@ -15,7 +15,10 @@ from its rounds alone (known with many df): one common factor is fitted, which i
 when worker pairs add nothing to the rounds' noise and larger when they do. A
 model's value in a worker pair is the mean of its cases', weighted by their
 precision (a weighted geometric mean of ratios: a case whose rounds are noisier
-counts less); the whole matrix's, of all. The families, Holm's adjustment, the
+counts less); the whole matrix's, of all. Seven models' 2 or 3 df each cannot fit a prior of their
+own (its df came out near 1, so a model's t had 4 df), so models and the matrix borrow the cases' (factor
+and df): a worker pair adds to a model's value in proportion to what its rounds predict, as it does to a
+case's, or by the models' own pooled factor where that is larger. The families, Holm's adjustment, the
 threshold band and the verdicts are those of `compare` (bench.analysis.gate):
 false alarms at most alpha over everything judged, the ratio shown is the ratio
 tested, a case that fails or vanishes in head fails.
@@ -36,9 +39,10 @@ CASE_COLUMNS = ("model", "mode", "batch_size", "device")
 MODEL_COLUMNS = ("model", "device")
 # The prior's weight, at most: limma takes d0 as exact, but 28 cases of 3 df each cannot tell a prior that
 # fits every case from one that misses the cases a worker pair moves more than the rest; uncapped, such
-# cases raised false alarms in 1.5% of simulated same-code gates, capped at 8 in none of 400
-# (docs/measurements-gate.md, "Paired workers").
-PRIOR_DF_CAP = 8.0
+# cases raised false alarms in 1.5% of simulated same-code gates; with 0.05-s blocks (more rounds, so the
+# pairs' own offsets weigh more) and models borrowing, capped at 8 in 0.8%, at 6 in 0.5%
+# (docs/measurements-gate.md, "Models borrow the cases' prior").
+PRIOR_DF_CAP = 6.0
 COLUMNS = ["base_ms", "head_ms", "ratio", "low", "high", "p_holm", "detectable", "pairs", "rounds", "verdict", "needs"]
 
 
@@ -78,11 +82,11 @@ def judge(blocks: pd.DataFrame, *, threshold: float, alpha: float, settled=froze
     """
     values = pair_values(blocks)
     values = values.merge(_columns_of(values["case"]), on="case")
-    cases = _judge_units(values, ["case"], threshold, alpha / 4, settled)
+    cases, factor = _judge_units(values, ["case"], threshold, alpha / 4, settled)
     model_values = _unit_means(values, list(MODEL_COLUMNS))
-    models = _judge_units(model_values, list(MODEL_COLUMNS), threshold, alpha / 2, settled)
-    matrix = _judge_units(_unit_means(values.assign(model=ALL_MODELS), list(MODEL_COLUMNS)), list(MODEL_COLUMNS),
-                          threshold, alpha / 4, set())
+    models, _ = _judge_units(model_values, list(MODEL_COLUMNS), threshold, alpha / 2, settled, borrowed=factor)
+    matrix, _ = _judge_units(_unit_means(values.assign(model=ALL_MODELS), list(MODEL_COLUMNS)),
+                             list(MODEL_COLUMNS), threshold, alpha / 4, set(), borrowed=factor)
     cases = cases.merge(_columns_of(cases["case"]), on="case", how="left")[[*CASE_COLUMNS, *COLUMNS, "case"]]
     models = pd.concat([models, matrix], ignore_index=True)[[*MODEL_COLUMNS, *COLUMNS]]
     return Verdicts(cases, models, list(holes or []), _noise_line(cases, models, alpha))
@@ -111,9 +115,13 @@ def _unit_means(values: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     return units[complete]
 
 
-def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: float, settled) -> pd.DataFrame:
+def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: float, settled,
+                 borrowed: tuple[float, float] | None = None) -> tuple[pd.DataFrame, tuple[float, float] | None]:
+    """The units' verdicts, and their prior as (factor over the rounds' variance, df) for units of a coarser
+    level to borrow (None where it is not one factor). With `borrowed`, the units are moderated towards
+    it instead of a prior fitted over themselves."""
     if values.empty:
-        return pd.DataFrame(columns=[*key, *COLUMNS])
+        return pd.DataFrame(columns=[*key, *COLUMNS]), None
     units = values.groupby(key, sort=True).agg(
         mean=("mean", "mean"), own=("mean", "var"), pairs=("mean", "size"), expected=("expected", "mean"),
         base=("base", "mean"), head=("head", "mean"), rounds=("rounds", "sum"))
@@ -123,9 +131,13 @@ def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: 
     usable = np.isfinite(expected).all() and (expected > 0).all()
     # The pair values' variance is the rounds' share (known, many df) plus what a worker pair adds: a
     # prior proportional to the rounds' share (one factor fitted over the units) moderates each.
-    prior = stats.fit_prior(own, dfs, offset=np.log(expected) if usable else None)
+    if borrowed is not None and usable:
+        prior = _borrowed_prior(borrowed, own, dfs, expected)
+    else:
+        prior = stats.fit_prior(own, dfs, offset=np.log(expected) if usable else None)
     if prior is not None and prior.df > PRIOR_DF_CAP:
         prior = stats.Prior(prior.variance, PRIOR_DF_CAP, prior.pooled_df)
+    lendable = (float(prior.variance[0] / expected[0]), prior.df) if prior is not None and usable else None
     results = []
     for index, (mean, pairs) in enumerate(zip(units["mean"], units["pairs"])):
         variance, df = stats.moderate(own[index], dfs[index], prior, index)
@@ -149,7 +161,19 @@ def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: 
                        detectable=result.detectable(alpha / len(units)), verdict=verdict,
                        needs=_needs(result, verdict, unit.pairs, threshold, alpha / len(units)))
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*key, *COLUMNS])
+    return pd.DataFrame(rows, columns=[*key, *COLUMNS]), lendable
+
+
+def _borrowed_prior(borrowed: tuple[float, float], own: np.ndarray, dfs: np.ndarray,
+                    expected: np.ndarray) -> stats.Prior:
+    """A coarser level's prior from a finer one's: each unit's variance is `factor` times what its rounds
+    predict, with the finer level's df. Where the units' own variances, pooled, exceed that factor (what
+    a worker pair does to a model's cases together, beyond each alone), the pooled factor is used."""
+    factor, df = borrowed
+    usable = (dfs > 0) & np.isfinite(own)
+    if usable.any():
+        factor = max(factor, float((dfs[usable] * own[usable] / expected[usable]).sum() / dfs[usable].sum()))
+    return stats.Prior(factor * expected, df, math.inf)
 
 
 def _needs(result: stats.Comparison, verdict: str, pairs: int, threshold: float, alpha: float) -> str:

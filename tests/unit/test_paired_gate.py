@@ -93,3 +93,36 @@ def test_settled_units_keep_their_verdict_and_enter_holm_with_p_1():
     later = paired_gate.judge(blocks_of(ratios), threshold=0.03, alpha=0.01, settled={cases[3]}).cases.set_index("case")
     assert later.loc[cases[3], "verdict"] == "unchanged" and later.loc[cases[3], "p_holm"] == 1.0
     assert (later["p_holm"].drop(cases[3]) >= first["p_holm"].drop(cases[3]) - 1e-12).all()
+
+
+def _model_units(blocks: pd.DataFrame) -> pd.DataFrame:
+    values = paired_gate.pair_values(blocks)
+    values = values.merge(paired_gate._columns_of(values["case"]), on="case")
+    units = paired_gate._unit_means(values, ["model", "device"])
+    return units.groupby("model").agg(mean=("mean", "mean"), own=("mean", "var"), pairs=("mean", "size"),
+                                      expected=("expected", "mean"))
+
+
+@pytest.mark.parametrize("shared", [0.0, 0.03])
+def test_models_borrow_the_cases_prior_or_their_own_pooled_factor_where_larger(shared):
+    """Each model's variance is moderated towards F times what its rounds predict, with the cases' prior df
+    (capped at 8): F is the cases' factor, or the models' own pooled one (sum of df x s^2/expected over the
+    sum of df) where that is larger, as when a worker pair moves all of a model's cases together (`shared`)."""
+    rng = np.random.default_rng(3)
+    offsets = {model: rng.normal(0, shared, 4) for model in ("m0", "m1")}
+    ratios = {f"{model}-{mode}-cpu-b{batch}": list(np.exp(offsets[model] + rng.normal(0, 0.004, 4)))
+              for model in ("m0", "m1") for mode in ("infer", "train") for batch in (1, 32)}
+    blocks = blocks_of(ratios, rounds=6, seed=4)
+    values = paired_gate.pair_values(blocks).merge(paired_gate._columns_of(pd.Series(list(ratios))), on="case")
+    _, (case_factor, case_df) = paired_gate._judge_units(values, ["case"], 0.03, 0.01, set())
+    units = _model_units(blocks)
+    pooled = (units["own"] / units["expected"]).mean()  # every model has 3 df
+    factor = max(case_factor, pooled)
+    assert shared == 0 or pooled > 3 * case_factor  # the models' own factor, where their cases move together
+    df = min(case_df, paired_gate.PRIOR_DF_CAP)
+    models = paired_gate.judge(blocks, threshold=0.03, alpha=0.01).models.set_index("model")
+    for model, unit in units.iterrows():
+        variance = (df * factor * unit["expected"] + 3 * unit["own"]) / (df + 3)
+        expected = paired_gate.stats.Comparison.of_mean(unit["mean"], variance / 4, df + 3)
+        assert models.loc[model, ["low", "high"]].tolist() == pytest.approx([expected.low, expected.high])
+        assert models.loc[model, "detectable"] == pytest.approx(expected.detectable(0.01 / 2 / 2))
