@@ -39,7 +39,7 @@ from bench.parsers import OptionError
 DEFAULT_ARGS = ("--profile", "gate", "--modes", "infer,train")
 THREADS_ARGS = ("--threads", "1")
 # One block of a case: a round's pair of blocks spread as much at 0.05 s as at 0.25 s in the A/A gates, and a
-# round took 11 s instead of 21 (docs/measurements-gate.md, "Block length").
+# round took 11 s instead of 21 (docs/measurements-gate.md, "Models borrow the cases' prior; blocks of 0.05 s").
 BLOCK_S = 0.05
 PLANNED_PAIRS = 4  # the budget is shared among them: what 3 leave undecided gets the 4th's rounds alone
 MIN_PAIRS = 3  # before any case is settled or the gate may stop: 2 df of a case's own

@@ -130,7 +130,7 @@ def _judge_units(values: pd.DataFrame, key: list[str], threshold: float, alpha: 
     expected = units["expected"].to_numpy()
     usable = np.isfinite(expected).all() and (expected > 0).all()
     # The pair values' variance is the rounds' share (known, many df) plus what a worker pair adds: a
-    # prior proportional to the rounds' share (one factor fitted over the units) moderates each.
+    # prior proportional to the rounds' share (one factor, fitted over the units or borrowed) moderates each.
     if borrowed is not None and usable:
         prior = _borrowed_prior(borrowed, own, dfs, expected)
     else:
