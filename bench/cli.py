@@ -122,7 +122,7 @@ def _add_overhead(parser):
     parser.add_argument("--model", type=typed(parse_one("--model", tuple(models.names()))), default="mnist_cnn",
                         help="one model (default: mnist_cnn)")
     parser.add_argument("--mode", type=typed(parse_one("--mode", tuple(m for m in MODES if m != "predict"))),
-                        default="infer", help="infer or train (default: infer)")
+                        default="infer", help="forward, infer or train (default: infer)")
     parser.add_argument("--batch-size", type=typed(positive_integer("--batch-size", "32")), default=32,
                         help="a positive integer (default: 32)")
     parser.add_argument("--device", type=typed(parse_one_device), default="cpu", help="cpu or gpu:N (default: cpu)")

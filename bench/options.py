@@ -23,7 +23,7 @@ from bench.serving.arrivals import GENERATORS
 from bench.serving.levels import LEVEL_CAP, floor_qps
 from models.files import ModelFile, ModelFileError
 
-MODES = ("infer", "predict", "train")
+MODES = ("forward", "infer", "predict", "train")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TF32 = {"default": None, "on": True, "off": False}
@@ -58,8 +58,8 @@ OPTIONS = (
     Option("--input-range", "LOW,HIGH", None, parse_input_range,
            "for --model-file: integer inputs that do not feed an Embedding get ids drawn from [LOW, HIGH)"),
     Option("--modes", "MODES", ",".join(MODES), choice_list("--modes", MODES),
-           "comma list of infer (model.predict_on_batch), predict (model.predict), "
-           "train (one training step) (default: all three)"),
+           "comma list of forward (the model's compiled forward function, called directly), infer "
+           "(model.predict_on_batch), predict (model.predict), train (one training step) (default: all four)"),
     Option("--batch-sizes", "SIZES", None, parse_batch_sizes,
            "comma list of positive integers (default: the profile's: quick 1,32,128; full 1,32,128,512; "
            "gate 1,32)"),

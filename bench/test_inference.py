@@ -4,7 +4,7 @@ on every device and batch size the options select.
     pytest bench/test_inference.py          this suite alone (see the README for the options)
 """
 
-SUITE_MODES = ("infer", "predict")
+SUITE_MODES = ("forward", "infer", "predict")
 
 
 def test_model(benchmark, bench_case, bench_session):

@@ -1,9 +1,10 @@
 """Timing one case: first call, warm-up, then timed rounds through pytest-benchmark.
 
-The timed call is the mode's step followed by the backend's synchronize, and
-every step returns its outputs as host (numpy) values, so the clock stops only
-when the device has finished. What else is measured around the rounds (memory,
-energy) is in bench.meters.
+The timed call is the mode's step followed by the backend's synchronize: Keras'
+steps return their outputs as host (numpy) values, the forward step leaves them on
+the device and synchronize (or, on JAX, the step itself) waits for them, so the
+clock stops only when the device has finished. What else is measured around the
+rounds (memory, energy) is in bench.meters.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from bench import backends
 from bench.profiles import Profile
 
 # What each mode times, given a compiled model and device-resident x, y.
-# predict_on_batch and train_on_batch run Keras' compiled predict/train function
-# on one batch; model.predict adds its data-adapter and callback machinery.
+# forward calls the model's compiled forward function directly (bench.backends: the
+# backend's own path, outputs left on the device); predict_on_batch and train_on_batch
+# run Keras' compiled predict/train function on one batch (outputs copied to numpy);
+# model.predict adds its data-adapter and callback machinery.
 MODE_STEPS = {
+    "forward": lambda model, x, y, batch_size: backends.active().forward_step(model, x),
     "infer": lambda model, x, y, batch_size: lambda: model.predict_on_batch(x),
     "predict": lambda model, x, y, batch_size: lambda: model.predict(x, batch_size=batch_size, verbose=0),
     "train": lambda model, x, y, batch_size: lambda: model.train_on_batch(x, y),

@@ -101,6 +101,20 @@ class JaxBackend(Backend):
         # anything still queued (jax has no device-wide barrier).
         jax.effects_barrier()
 
+    def forward_step(self, model, x):
+        import jax
+
+        # The state passed as arguments (device arrays), as a jitted serving function holds it; the step
+        # blocks on its outputs (synchronize is no barrier for them).
+        trainable = [variable.value for variable in model.trainable_variables]
+        non_trainable = [variable.value for variable in model.non_trainable_variables]
+
+        @jax.jit
+        def forward(trainable, non_trainable, inputs):
+            return model.stateless_call(trainable, non_trainable, inputs, training=False)[0]
+
+        return lambda: jax.block_until_ready(forward(trainable, non_trainable, x))
+
     def peak_memory_mb(self, device):
         # XLA's allocator keeps a process-lifetime peak that cannot be reset:
         # the figure is the peak up to the end of this case.

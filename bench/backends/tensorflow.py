@@ -75,10 +75,17 @@ class TensorFlowBackend(Backend):
         return "cpu" if kind == "CPU" else f"gpu:{index}"
 
     def synchronize(self, device):
-        if device.is_gpu:
-            from tensorflow.python.eager import context
+        if device.is_gpu:  # GPU kernels run asynchronously; this waits for every queued op (TF >= 2.14)
+            import tensorflow as tf
 
-            context.async_wait()
+            tf.test.experimental.sync_devices()
+
+    def forward_step(self, model, x):
+        import tensorflow as tf
+
+        # One traced graph of the model's call; XLA where the model was compiled with it (--jit-compile).
+        forward = tf.function(lambda inputs: model(inputs, training=False), jit_compile=bool(model.jit_compile))
+        return lambda: forward(x)
 
     def reset_peak_memory(self, device):
         if device.is_gpu:

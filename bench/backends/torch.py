@@ -61,6 +61,18 @@ class TorchBackend(Backend):
 
             torch.cuda.synchronize(self._torch_device(device))
 
+    def forward_step(self, model, x):
+        import torch
+
+        # Keras runs torch eagerly; `--jit-compile on` (model.jit_compile) asks for torch.compile.
+        module = torch.compile(model) if model.jit_compile else model
+
+        def forward():
+            with torch.no_grad():
+                return module(x, training=False)
+
+        return forward
+
     def reset_peak_memory(self, device):
         if device.is_gpu:
             import torch

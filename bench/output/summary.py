@@ -30,6 +30,7 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
     if ok:
         lines.append("spread: the middle half of the rounds (IQR) as a % of the median; eff: the share of the "
                      "device's measured matmul peak")
+        lines += per_call_floor_lines(ok)
     if served:
         lines += ([""] if lines else []) + render(_server_table(served), digits=_SERVER_DIGITS, missing="-").splitlines()
         lines += [f"{r.model} {r.device} {r.load}: {r.status}: {r.message}" for r in served if r.message]
@@ -69,6 +70,21 @@ def _case_table(ok: list[CaseResult]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     empty = [column for column in ("vs cpu", "eff") if table[column].isna().all() or (table[column] == "").all()]
     return table.drop(columns=empty)
+
+
+def per_call_floor_lines(ok: list[CaseResult]) -> list[str]:
+    """Keras' per-call cost where a model ran both `forward` and `infer` at batch 1 on a device: the medians'
+    difference, what `predict_on_batch` adds to the compiled forward function (at batch 1 the work is least).
+    Where forward was not the faster, no floor is claimed."""
+    forward = {(r.model, r.device): r for r in ok if r.mode == "forward" and r.batch_size == 1}
+    floors = []
+    for r in ok:
+        if r.mode != "infer" or r.batch_size != 1 or (f := forward.get((r.model, r.device))) is None:
+            continue
+        floor = r.latency.median_ms - f.latency.median_ms
+        floors.append(f"{r.model} {r.device} " + (f"{floor:.3g} ms ({floor / r.latency.median_ms:.0%} of infer)"
+                                                  if floor > 0 else "none (forward not faster)"))
+    return [f"per-call floor (infer - forward medians, batch 1): {'; '.join(floors)}"] if floors else []
 
 
 def _percent(fraction: float) -> str | None:

@@ -33,6 +33,7 @@ def copy_of_the_project(target):
     return target
 
 
+@pytest.mark.slow
 def test_a_gate_of_paired_workers_names_a_model_that_fails_to_build_in_head(tmp_path):
     """One worker pair (the procedure's looks, settling and budget are tested on simulated pairs,
     tests/unit/test_ab.py and tests/simulation): HEAD's mnist_cnn fails to build, its mnist_separable_cnn is

@@ -17,7 +17,7 @@ def one_line_error(done):
     return errors
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.backend("jax"))])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=[pytest.mark.backend("jax"), pytest.mark.slow])])
 def test_one_and_two_replicas_with_scaling_efficiency(run_bench, backend):
     done, results = run_bench(f"--backend={backend}", "--replicas=1,2", "--models=mnist_cnn", "--modes=train",
                               "--batch-sizes=8")
@@ -58,6 +58,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.backend("jax")
 def test_two_processes_train_one_data_parallel_model_and_each_writes_its_run(tmp_path):
     """Two JAX processes on this host stand in for two hosts: jax.distributed through keras.distribution."""

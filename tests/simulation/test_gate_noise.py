@@ -18,6 +18,7 @@ pytestmark = pytest.mark.simulation
 ALPHA = 0.01
 
 
+@pytest.mark.slow
 def test_a_a_gates_within_the_budget_raise_false_alarms_at_most_alpha():
     """200 same-code gates, each the whole procedure within 15 simulated minutes: exit 1 in at most 1% (2).
     Sized by power: a gate with five times the false alarms it may have (5%) passes this in 0.2% of draws

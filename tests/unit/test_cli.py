@@ -26,7 +26,7 @@ def test_sweep_bad_input(args, message):
 @pytest.mark.parametrize("args,message", [
     (("--device", "tpu"), "--device: 'tpu' is not one device; accepted: cpu, gpu:N"),
     (("--model", "resnet"), "--model: unknown value 'resnet'"),
-    (("--mode", "predict"), "--mode: unknown value 'predict'; accepted: infer, train"),
+    (("--mode", "predict"), "--mode: unknown value 'predict'; accepted: forward, infer, train"),
     (("--batch-size", "0"), "--batch-size: '0' is not a positive integer"),
 ])
 def test_bad_options(args, message):

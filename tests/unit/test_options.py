@@ -15,7 +15,7 @@ BAD_VALUES = [
     ({"model_file": "x.h5"}, "--model-file: x.h5: not a .keras file"),
     ({"model_file": "missing.keras"}, "--model-file: missing.keras: cannot be read"),
     ({"models": "mnist_cnn,,imdb_lstm"}, "--models: empty item"),
-    ({"modes": "infer,serve"}, "--modes: unknown value 'serve'; accepted: infer, predict, train"),
+    ({"modes": "infer,serve"}, "--modes: unknown value 'serve'; accepted: forward, infer, predict, train"),
     ({"batch_sizes": "1,0"}, "--batch-sizes: '0' is not a positive integer"),
     ({"batch_sizes": "32,x"}, "--batch-sizes: 'x' is not a positive integer"),
     ({"batch_sizes": "-4"}, "--batch-sizes: '-4' is not a positive integer"),
@@ -112,7 +112,7 @@ def test_defaults(monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     config = HarnessConfig.from_values({})
     assert config.batch_sizes == (1, 32, 128)
-    assert config.modes == ("infer", "predict", "train")
+    assert config.modes == ("forward", "infer", "predict", "train")
     assert config.devices == ("cpu", "gpu")
     assert config.backend == "tensorflow" and config.jit_compile == "auto"
     assert len(config.models) == 7 and config.profile is PROFILES["quick"]

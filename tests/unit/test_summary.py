@@ -1,4 +1,5 @@
-"""The end-of-run summary's server table: one row per level, the generator's mark, the search's answer."""
+"""The end-of-run summary: the server table (one row per level, the generator's mark, the search's answer), the
+figures' spread and efficiency, and Keras' per-call floor."""
 
 import numpy as np
 from tests_support import server_result
@@ -24,8 +25,8 @@ def test_server_rows_get_their_own_table_with_marks_and_messages():
     assert "skipped (1 case): gpu:1 not present" in lines
 
 
-def batch_row(device, rounds_ms, *, peak=None):
-    row = CaseResult(device=device, model="mnist_cnn", mode="infer", batch_size=1, precision="float32", status="ok",
+def batch_row(device, rounds_ms, *, peak=None, model="mnist_cnn", mode="infer"):
+    row = CaseResult(device=device, model=model, mode=mode, batch_size=1, precision="float32", status="ok",
                      flops_per_sample=1e6).with_latency([ms / 1e3 for ms in rounds_ms])
     return row.with_peak(peak) if peak else row
 
@@ -38,3 +39,13 @@ def test_each_figure_says_how_far_to_trust_it_and_what_share_of_the_peak_it_reac
     assert [row["spread"] for row in cells] == ["0.0%", "50%"]
     assert [row["eff"] for row in cells] == ["10%", "-"]  # 1 MFLOP in 10 ms: 0.1 of a 1 GFLOP/s peak; no peak
     assert lines[3].startswith("spread: the middle half of the rounds (IQR) as a % of the median")
+
+
+def test_the_per_call_floor_is_infer_less_forward_at_batch_1_and_none_where_forward_was_not_faster():
+    rows = [batch_row("cpu", [4.0] * 9), batch_row("cpu", [3.0] * 9, mode="forward"),
+            batch_row("cpu", [70.0] * 9, model="imdb_lstm"), batch_row("cpu", [72.0] * 9, model="imdb_lstm",
+                                                                        mode="forward"),
+            batch_row("gpu:0", [5.0] * 9)]  # no forward row on the GPU: no floor claimed there
+    (floor,) = [line for line in summary_lines(rows) if line.startswith("per-call floor")]
+    assert floor == ("per-call floor (infer - forward medians, batch 1): mnist_cnn cpu 1 ms (25% of infer); "
+                     "imdb_lstm cpu none (forward not faster)")
