@@ -109,8 +109,6 @@ class PairedGate:
         """One worker pair: start, build every case in both workers at once, then rounds for its share of
         what is left of the budget (the planned pairs still to come each get as much)."""
         opened = self.clock()
-        coming = max(1, PLANNED_PAIRS - self.pairs + 1)
-        share = (self._left() - self._startup_s * coming) / coming
         pair = self.open_pair(self.pairs)
         rounds = 0
         try:
@@ -122,6 +120,10 @@ class PairedGate:
             self.failures.update(pair.failures)
             cases = [case for case in cases if not self._failed(case)]
             self._startup_s = self.clock() - opened
+            # Its share of what is left, counted now that its start-up is known (the first pair's is not
+            # before it ends): the pairs still to come each start as long and get as much.
+            coming = max(1, PLANNED_PAIRS - self.pairs + 1)
+            share = (self._left() - self._startup_s * (coming - 1)) / coming
             rounds_start = self.clock()
             while cases and (rounds < MIN_ROUNDS or (self.clock() - rounds_start < share
                                                      and self._left() > self._round_s_per_case * len(cases))):

@@ -96,3 +96,14 @@ def test_a_head_worker_that_stops_while_timing_makes_its_case_a_hole():
     assert verdicts.failed and verdicts.holes == ["imdb_gru train b1 cpu: error in head: head's worker stopped "
                                                   "(see its log)"]
     assert "imdb_gru-train-cpu-b1" not in set(verdicts.cases["case"]) and len(machine.opened) >= 3
+
+
+def test_the_first_pair_takes_its_share_counted_from_its_measured_start_up(monkeypatch):
+    """A start-up far over the gate's first guess (60 s): the first pair's share is counted once its own is known,
+    so it takes no more rounds than the pairs after it (counted from the guess, it took 3 times theirs)."""
+    from paired_noise import SimulatedMachine
+
+    monkeypatch.setattr(SimulatedMachine, "STARTUP_S", 150.0 - SimulatedMachine.BUILD_S * len(CASES))
+    verdicts, machine = simulated_gate(np.random.default_rng(5))
+    rounds = [len(opened) / len(CASES) for opened in machine.opened[:3]]  # the first three time every case
+    assert len(machine.opened) >= 3 and max(rounds) <= 1.25 * min(rounds), rounds
