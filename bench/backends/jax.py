@@ -104,10 +104,13 @@ class JaxBackend(Backend):
     def forward_step(self, model, x):
         import jax
 
-        # The state passed as arguments (device arrays), as a jitted serving function holds it; the step
-        # blocks on its outputs (synchronize is no barrier for them).
-        trainable = [variable.value for variable in model.trainable_variables]
-        non_trainable = [variable.value for variable in model.non_trainable_variables]
+        import jax.numpy as jnp
+
+        # The state passed as arguments, as a jitted serving function holds it: device arrays of its own
+        # (Keras' compiled steps donate the variables' buffers, so theirs would be gone after the next
+        # infer or train call). The step blocks on its outputs (synchronize is no barrier for them).
+        trainable = [jnp.copy(variable.value) for variable in model.trainable_variables]
+        non_trainable = [jnp.copy(variable.value) for variable in model.non_trainable_variables]
 
         @jax.jit
         def forward(trainable, non_trainable, inputs):

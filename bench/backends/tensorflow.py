@@ -83,8 +83,10 @@ class TensorFlowBackend(Backend):
     def forward_step(self, model, x):
         import tensorflow as tf
 
-        # One traced graph of the model's call; XLA where the model was compiled with it (--jit-compile).
-        forward = tf.function(lambda inputs: model(inputs, training=False), jit_compile=bool(model.jit_compile))
+        # One traced graph of the model's call, XLA where the model was compiled with it (--jit-compile), and
+        # no AutoGraph conversion of Keras' code, as Keras' own predict function does.
+        forward = tf.function(lambda inputs: model(inputs, training=False), jit_compile=bool(model.jit_compile),
+                              autograph=False)
         return lambda: forward(x)
 
     def reset_peak_memory(self, device):

@@ -9,7 +9,7 @@ import pandas as pd
 from bench.results import rounds_needed, supported_percentile
 from bench.store import KEY_COLUMNS
 
-MODES_PLOTTED = ("infer", "train")
+MODES_PLOTTED = ("forward", "infer", "train")
 
 
 def series_label(cases: pd.DataFrame) -> pd.Series:

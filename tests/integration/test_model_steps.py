@@ -21,9 +21,12 @@ from bench import backends
 backends.select(keras.backend.backend())
 for name in models.names():
     spec = models.get(name)
-    model, (x, _) = spec.build(), spec.synthetic_batch(3)
-    out = keras.ops.convert_to_numpy(backends.active().forward_step(model, x)())
+    model, (x, y) = spec.build(), spec.synthetic_batch(3)
+    forward = backends.active().forward_step(model, x)
+    out = keras.ops.convert_to_numpy(forward())
     np.testing.assert_allclose(out, model.predict_on_batch(x), rtol=1e-4, atol=1e-6, err_msg=name)
+    model.train_on_batch(x, y)  # Keras' steps in between (as other cases run between passes): it still runs
+    forward()
     print(name, "forward == predict_on_batch")
 """
 
@@ -40,6 +43,7 @@ def test_output_shape_and_one_training_step_and_the_forward_path(name):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(forward()), out, rtol=1e-4, atol=1e-6)
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss).all()
+    forward()  # still runs after Keras' steps, as it does in a later pass
 
 
 def test_the_forward_path_compiles_with_xla_where_the_model_does():
