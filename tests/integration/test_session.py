@@ -273,7 +273,7 @@ def test_a_suite_can_be_run_alone_with_stable_case_ids(pytester):
         return [line for line in done.outlines if "::" in line]
 
     args = ("--models=mnist_cnn", "--batch-sizes=1", "--devices=cpu", "--passes=2")
-    assert collected(*args)[:1] == ["bench/test_inference.py::test_model[mnist_cnn-infer-cpu-b1]"]
+    assert collected(*args)[:1] == ["bench/test_inference.py::test_model[mnist_cnn-forward-cpu-b1]"]
     training = collected(*args, suite=ROOT / "bench" / "test_training.py")
     assert training == ["bench/test_training.py::test_model[mnist_cnn-train-cpu-b1]",
                         "bench/test_training.py::test_model[mnist_cnn-train-cpu-b1-pass2]"]
