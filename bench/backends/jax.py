@@ -103,7 +103,6 @@ class JaxBackend(Backend):
 
     def forward_step(self, model, x):
         import jax
-
         import jax.numpy as jnp
 
         # The state passed as arguments, as a jitted serving function holds it: device arrays of its own
