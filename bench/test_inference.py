@@ -1,6 +1,5 @@
 """Inference suite: every model's compiled forward function (forward), its predict_on_batch (infer) and Keras'
-model.predict (predict),
-on every device and batch size the options select.
+model.predict (predict), on every device and batch size the options select.
 
     pytest bench/test_inference.py          this suite alone (see the README for the options)
 """
