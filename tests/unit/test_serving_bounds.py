@@ -30,14 +30,15 @@ class StandIn:
 
 
 def test_the_batching_delay_counts_from_a_querys_arrival_not_from_its_pick_up():
-    """Queries at 0 and 5 ms form a batch at 10 ms (the delay), served until 30 ms; a query arriving at 15 ms
-    has waited 15 ms by then, more than the delay, so its batch starts at once (at pick-up + 10 ms: 40 ms)."""
-    model = StandIn(0.020)
-    record = serve_level(model, np.array([0.0, 0.005, 0.015]), generator=ThreadGenerator(), max_batch=8,
-                         max_delay_s=0.010, drain_s=1.0)
+    """Queries at 0 and 25 ms form a batch at 50 ms (the delay), served until 150 ms; a query arriving at 75 ms
+    has waited 75 ms by then, more than the delay, so its batch starts at once (at pick-up + 50 ms: 200 ms).
+    Milliseconds wide enough for a loaded machine's late wake-ups (30 ms of margin)."""
+    model = StandIn(0.100)
+    record = serve_level(model, np.array([0.0, 0.025, 0.075]), generator=ThreadGenerator(), max_batch=8,
+                         max_delay_s=0.050, drain_s=1.0)
     started_ms = (np.array(model.started) - record.origin) * 1e3
     assert list(record.batch_sizes) == [2, 1]
-    assert 9 < started_ms[0] < 15 and started_ms[1] < 36, started_ms
+    assert 49 < started_ms[0] < 75 and started_ms[1] < 180, started_ms
 
 
 def test_a_server_that_keeps_up_is_not_overloaded_by_its_long_latency():
