@@ -92,11 +92,11 @@ class Backend(abc.ABC):
     def synchronize(self, device: Device) -> None:
         """Waits until `device` has finished all work queued on it."""
 
+    @abc.abstractmethod
     def forward_step(self, model, x):
         """The `forward` mode's step: a call of the model's compiled forward function on `x` (already on the
         device), the weights as they sit there; its outputs stay on the device, where `synchronize` (which
         follows every step) waits for them. No Keras predict machinery: what a deployment would call."""
-        raise NotImplementedError(f"the forward mode has no path for the {self.name} backend")
 
     def reset_peak_memory(self, device: Device) -> None:
         """Starts a new peak-memory window on `device`, where the backend can."""

@@ -138,6 +138,9 @@ class CpuOnlyBackend(backends.Backend):
     def set_tf32(self, enabled):
         pass
 
+    def forward_step(self, model, x):
+        return lambda: model(x, training=False)
+
     def gpu_command(self, cuda_major):
         return "python -m pip install '.[gpu]'"
 
