@@ -5,8 +5,9 @@ repository this runs in, checked out as worktrees under --out). Both collect the
 matrix with the user's arguments (a bad one is refused in one line); then worker
 pairs (bench.paired) run one after another: each pair starts one bench.worker in
 each checkout, which builds and warms its cases through its own harness and models
-code (both at once), and times rounds: every case once, in a random order, as a block
-in one worker and then one in the other, the two in a random order. The budget is
+code (both at once), and times rounds: every case in a random order, as a block in one
+worker and then one in the other, the two in a random order; a cheap case is visited
+more than once a round (MAX_VISITS). The budget is
 shared among PLANNED_PAIRS pairs; fresh pairs sample what is fixed for a process's
 life. After MIN_PAIRS pairs each look
 settles the cases and models whose interval lies inside the threshold band; later
@@ -17,6 +18,7 @@ docs/measurements-gate.md, "Paired workers".
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +43,11 @@ THREADS_ARGS = ("--threads", "1")
 # One block of a case: a round's pair of blocks spread as much at 0.05 s as at 0.25 s in the A/A gates, and a
 # round took 11 s instead of 21 (docs/measurements-gate.md, "Models borrow the cases' prior; blocks of 0.05 s").
 BLOCK_S = 0.05
+# A case's block pairs in a round: sqrt(the costliest case's block over its own), at most MAX_VISITS. A
+# round's log-ratio spreads about alike in every case, cheap or not, so a second of rounds buys the most
+# precision in the cheapest cases (Kalibera & Jones' allocation by cost): a 50-ms infer block is worth
+# repeating while an IMDB training step of 1.5 s is timed once (docs/measurements-gate.md, "Visits").
+MAX_VISITS = 4
 PLANNED_PAIRS = 4  # the budget is shared among them: what 3 leave undecided gets the 4th's rounds alone
 MIN_PAIRS = 3  # before any case is settled or the gate may stop: 2 df of a case's own
 MIN_ROUNDS = 2  # a pair's rounds: its within-pair variance needs two
@@ -72,6 +79,7 @@ class PairedGate:
         self.pairs = 0
         self._startup_s = 60.0  # the last pair's start-up (imports, building every case); a guess before one
         self._round_s_per_case = 0.0
+        self._block_s: dict[str, float] = {}  # a case's last pair of blocks: seconds, the two sides' mean
         self._judged = None  # (what it judged, the verdicts): the last look, reused when nothing changed
 
     def run(self) -> Verdicts | None:
@@ -129,8 +137,11 @@ class PairedGate:
                                                      and self._left() > self._round_s_per_case * len(cases))):
                 round_start = self.clock()
                 rounds += 1
-                self.blocks += pair.round(rounds, cases, BLOCK_S)
+                timed = pair.round(rounds, self._visits(cases), BLOCK_S)
+                self.blocks += timed
                 self._round_s_per_case = (self.clock() - round_start) / len(cases)
+                for block in timed:
+                    self._block_s[block.case] = block.calls * block.median_ms / 1e3
                 self.failures.update(pair.failures)
                 cases = [case for case in cases if not self._failed(case)]
         except WorkerError as error:  # a worker that stopped: what it was doing is a failure of its side
@@ -143,6 +154,15 @@ class PairedGate:
             pair.close()
             self.failures.update(pair.failures)
         self.say(f"pair {self.pairs:2d}: {rounds} rounds of {len(cases)} case(s) in {self.clock() - opened:5.1f} s")
+
+    def _visits(self, cases: list[str]) -> list[str]:
+        """The next round's visits: each case listed once per pair of blocks (once each until every case's
+        block has been timed)."""
+        if not cases or any(case not in self._block_s for case in cases):
+            return list(cases)
+        costliest = max(self._block_s[case] for case in cases)
+        return [case for case in cases
+                for _ in range(min(MAX_VISITS, max(1, round(math.sqrt(costliest / max(self._block_s[case], 1e-9))))))]
 
     def _keep_runnable(self, runnable: dict[str, list[str]]) -> None:
         base, head = set(runnable["base"]), set(runnable["head"])

@@ -102,7 +102,7 @@ class WorkerProcess:
 @dataclass
 class Block:
     pair: int  # the worker pair, numbered from 1
-    round: int  # the round of that pair: every case once, in a random order
+    round: int  # the round of that pair: every case its visits' times, in a random order
     case: str
     side: str  # base or head (the noise probe: a and b)
     first: bool  # timed first of its two blocks
@@ -111,6 +111,7 @@ class Block:
     median_ms: float  # the block's median call: the unit the gate compares
     spread: float  # the block's calls' interquartile range over their median (noise inside a block)
     built_s: float  # > 0: this block's request built and warmed the case first
+    visit: int = 0  # which of the case's block pairs in its round (a cheap case has several)
 
 
 def block_record(answer: dict, **identity) -> Block:
@@ -156,9 +157,12 @@ class Pair:
                 self.failures[side, case] = message
 
     def round(self, number: int, cases: list[str], seconds: float) -> list[Block]:
-        """Every case once, in a random order; each a pair of blocks, its sides in a random order."""
-        blocks = []
+        """Every case of `cases` once for each time it is listed, in a random order; each visit a pair of
+        blocks, its sides in a random order."""
+        blocks, visits, failed = [], dict.fromkeys(cases, 0), set()
         for case in self.rng.sample(cases, len(cases)):
+            if case in failed:  # at an earlier visit of this round
+                continue
             order = self.rng.sample(list(self.workers), 2)
             started = time.monotonic() - self.clock_zero
             if self.concurrent:
@@ -172,9 +176,11 @@ class Pair:
                 for side, answer in answers:
                     if answer["status"] != "ok":
                         self.failures[side, case] = answer["message"]
+                failed.add(case)
                 continue
-            blocks += [block_record(answer, pair=self.number, round=number, case=case, side=side, first=index == 0,
-                                    started_s=started) for index, (side, answer) in enumerate(answers)]
+            blocks += [block_record(answer, pair=self.number, round=number, visit=visits[case], case=case, side=side,
+                                    first=index == 0, started_s=started) for index, (side, answer) in enumerate(answers)]
+            visits[case] += 1
         return blocks
 
     def close(self) -> None:

@@ -62,9 +62,11 @@ class SimulatedMachine:
         count = len(CASES)
         self.round_sd = noise.round_sd * rng.lognormal(0, noise.round_spread, count)
         self.pair_sd = noise.pair_sd * rng.lognormal(0, noise.pair_spread, count)
-        self.level = np.log(rng.uniform(0.5, 50, count))
+        self.level = np.log([CALL_MS[case] for case in CASES])
         self.effect = {case: math.log((slower or {}).get(case.split("-")[0], 1.0)) for case in CASES}
-        self.opened: list[list[str]] = []  # the cases each pair timed
+        self.opened: list[list[str]] = []  # the cases each pair timed, once a visit
+        self.rounds: list[int] = []  # each pair's rounds
+        self.timing_s: list[float] = []  # each pair's seconds in its rounds
 
     def clock(self) -> float:
         return self.now
@@ -80,6 +82,8 @@ class SimulatedPair:
         self.offsets = machine.rng.normal(0, 1, len(CASES)) * machine.pair_sd + [shared[case.split("-")[0]]
                                                                                   for case in CASES]
         machine.opened.append([])
+        machine.rounds.append(0)
+        machine.timing_s.append(0.0)
 
     def start(self) -> dict[str, list[str]]:
         self.machine.now += SimulatedMachine.STARTUP_S
@@ -92,10 +96,14 @@ class SimulatedPair:
 
     def round(self, number: int, cases: list[str], seconds: float) -> list[Block]:
         machine, noise, rng, blocks = self.machine, self.machine.noise, self.machine.rng, []
+        visits = dict.fromkeys(cases, 0)
+        machine.rounds[-1] = number
         for case in rng.permutation(cases):
             index = CASES.index(case)
             call = CALL_MS[case] / 1e3
-            machine.now += 2 * (call * max(1, math.ceil(seconds / call)) + SimulatedMachine.OVERHEAD_S)
+            calls = max(1, math.ceil(seconds / call))
+            machine.now += 2 * (call * calls + SimulatedMachine.OVERHEAD_S)
+            machine.timing_s[-1] += 2 * (call * calls + SimulatedMachine.OVERHEAD_S)
             machine.opened[-1].append(case)
             shared = machine.level[index] + rng.normal(0, noise.wander_sd)
             half = rng.normal(0, machine.round_sd[index]) / 2  # the two blocks differ by round_sd
@@ -104,8 +112,9 @@ class SimulatedPair:
                     "head": shared + half + hiccups[1] + self.offsets[index] + machine.effect[case]}
             first = rng.integers(2) == 0
             blocks += [Block(pair=self.number, round=number, case=case, side=side, first=(side == "base") == first,
-                             started_s=machine.now, calls=10, median_ms=math.exp(log), spread=0.02,
-                             built_s=0.0) for side, log in logs.items()]
+                             started_s=machine.now, calls=calls, median_ms=math.exp(log), spread=0.02,
+                             built_s=0.0, visit=visits[case]) for side, log in logs.items()]
+            visits[case] += 1
         return blocks
 
     def close(self) -> None:

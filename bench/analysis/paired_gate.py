@@ -59,10 +59,13 @@ def _columns_of(case_ids: pd.Series) -> pd.DataFrame:
 
 
 def pair_values(blocks: pd.DataFrame) -> pd.DataFrame:
-    """Per case and worker pair: the mean log-ratio of its rounds, their variance and count, and each side's
-    mean log. Blocks that built their model are left out (building is not what is timed)."""
+    """Per case and worker pair: the mean log-ratio of its block pairs (a round's visits, over its rounds),
+    their variance and count ("rounds"), and each side's mean log. Blocks that built their model are left out
+    (building is not what is timed)."""
     timed = blocks[blocks["built_s"] == 0].assign(log=lambda f: np.log(f["median_ms"]))
-    wide = timed.set_index(["case", "pair", "round", "side"])["log"].unstack("side").dropna()
+    if "visit" not in timed.columns:  # blocks recorded before cheap cases were visited more than once a round
+        timed = timed.assign(visit=0)
+    wide = timed.set_index(["case", "pair", "round", "visit", "side"])["log"].unstack("side").dropna()
     if wide.empty:
         return pd.DataFrame(columns=["case", "pair", "mean", "var", "rounds", "base", "head"])
     wide = wide.assign(ratio=wide["head"] - wide["base"])

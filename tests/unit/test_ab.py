@@ -100,10 +100,22 @@ def test_a_head_worker_that_stops_while_timing_makes_its_case_a_hole():
 
 def test_the_first_pair_takes_its_share_counted_from_its_measured_start_up(monkeypatch):
     """A start-up far over the gate's first guess (60 s): the first pair's share is counted once its own is known,
-    so it takes no more rounds than the pairs after it (counted from the guess, it took 3 times theirs)."""
+    so it times no longer than the pairs after it (counted from the guess, it took 3 times their rounds)."""
     from paired_noise import SimulatedMachine
 
     monkeypatch.setattr(SimulatedMachine, "STARTUP_S", 150.0 - SimulatedMachine.BUILD_S * len(CASES))
     verdicts, machine = simulated_gate(np.random.default_rng(5))
-    rounds = [len(opened) / len(CASES) for opened in machine.opened[:3]]  # the first three time every case
-    assert len(machine.opened) >= 3 and max(rounds) <= 1.25 * min(rounds), rounds
+    timing = machine.timing_s[:3]  # the first three time every case
+    assert len(machine.opened) >= 3 and max(timing) <= 1.25 * min(timing), timing
+
+
+def test_a_round_visits_the_cheap_cases_more_often_than_the_costly_ones():
+    """After the first round (every case once: costs unknown), a 1.4-ms case's 50-ms block is timed
+    MAX_VISITS times a round, a 1.5-s IMDB training step once, both in every round."""
+    verdicts, machine = simulated_gate(np.random.default_rng(6))
+    first_pair, rounds = machine.opened[0], machine.rounds[0]
+    cheap, costly = "mnist_cnn-infer-cpu-b1", "imdb_bilstm-train-cpu-b32"
+    assert rounds >= 3 and first_pair.count(costly) == rounds
+    assert first_pair.count(cheap) == 1 + ab.MAX_VISITS * (rounds - 1)
+    cheap_blocks = verdicts.cases.set_index("case").loc[[cheap, costly], "rounds"]
+    assert cheap_blocks[cheap] > 2 * cheap_blocks[costly]  # the verdicts count block pairs
