@@ -16,8 +16,8 @@ import numpy as np
 SERVER_STATUSES = ("overloaded", "over_bound")
 STATUSES = ("ok", "skipped", "error", "oom", *SERVER_STATUSES)
 # The figures derived from a case's timed rounds: a case that failed has none of them.
-MEASURED_RATES = ("samples_per_s", "gflops_per_s", "efficiency", "energy_j", "samples_per_j", "scaling_efficiency",
-                  "achieved_qps", "mean_batch", "generator_late_p99_ms", "max_qps_at_bound", "confirm_p99_ms")
+MEASURED_RATES = ("samples_per_s", "device_ms", "gflops_per_s", "efficiency", "energy_j", "samples_per_j",
+                  "scaling_efficiency", "achieved_qps", "mean_batch", "generator_late_p99_ms", "max_qps_at_bound", "confirm_p99_ms")
 # A percentile is reported only when the rounds can bound it. With n rounds, the
 # chance that the slowest one lies above the true p-th percentile is 1 - p**n;
 # asking for 95% gives n >= ln(0.05) / ln(p) (Wilks' rule for order statistics):
@@ -93,6 +93,8 @@ class CaseResult:
     latency: LatencyStats = LatencyStats.empty()
     samples_per_s: float = math.nan
     first_call_ms: float = math.nan
+    device_ms: float = math.nan  # GPU rows: the device's busy time per call, by its profiler (bench.device_time)
+    device_clock: str = ""  # how device_ms was read; "" where it was not
     warmup_rounds: int = 0
     flops_per_sample: float = math.nan
     gflops_per_s: float = math.nan

@@ -13,6 +13,7 @@ import pytest
 import models
 from bench import backends
 from bench.backends import Device
+from bench.device_time import DEVICE_CALLS
 from bench.meters import DeviceEnergy, DeviceMemory, HostMemory
 from bench.options import JIT_COMPILE, HarnessConfig
 from bench.plan import Case, Plan
@@ -157,6 +158,10 @@ class CaseRunner:
         state = _CaseState(result, call, scope, device, single_device=engine is None, step_s=warmup.step_s,
                            model_key=self._model_key(case, device), tail=case.needs_tail)
         self.timed_pass(state, 1, benchmark)
+        if device.is_gpu and engine is None:  # after the timed rounds: a profiler slows the calls it records
+            with scope():
+                measured = backend.device_time(call, DEVICE_CALLS, device)
+            result.device_ms, result.device_clock = (measured.ms, measured.clock) if measured else (math.nan, "")
         self._states[case] = state
         self.results.append(result)
 
@@ -170,8 +175,7 @@ class CaseRunner:
         result.flops_per_sample = factor * models.forward_flops(model)
 
     def _serve(self, case: Case, device: Device, result: CaseResult, benchmark) -> None:
-        """A server case: its model's endpoint (built and warmed by the model's first server case on this
-        device), then its load level or search (bench/serving/)."""
+        """A server case: its model's endpoint (its first server case's, warm), then its load (bench/serving/)."""
         from bench.serving.levels import fill_row, level_runner, measure_load
 
         serving = self.config.serving
@@ -249,13 +253,9 @@ class CaseRunner:
             result.samples_per_j = result.batch_size / result.energy_j if result.energy_j > 0 else math.nan
 
     def _built_model(self, case: Case, device: Device):
-        """The compiled model for the case's model and device, built once and reused.
-
-        With one pass only the latest model is kept alive; with several, every
-        model stays until the end, as later passes come back to each case.
-        Data-parallel cases get a model per batch size: the engine binds its
-        train function to one input pipeline.
-        """
+        """The compiled model for the case's model and device, built once and reused (with one pass only the
+        latest is kept; data-parallel cases get one per batch size: the engine binds its train function to one
+        input pipeline)."""
         key = self._model_key(case, device)
         if key not in self._models:
             if self.config.passes == 1:

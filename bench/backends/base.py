@@ -98,6 +98,12 @@ class Backend(abc.ABC):
         device), the weights as they sit there; its outputs stay on the device, where `synchronize` (which
         follows every step) waits for them. No Keras predict machinery: what a deployment would call."""
 
+    def device_time(self, call, calls: int, device: Device):
+        """The device's busy time per call of `call` over `calls` more calls, read by this backend's profiler
+        (a bench.device_time.DeviceTime); None where it cannot tell: every CPU row, and a trace without a
+        device event."""
+        return None
+
     def reset_peak_memory(self, device: Device) -> None:
         """Starts a new peak-memory window on `device`, where the backend can."""
 

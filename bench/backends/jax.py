@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
+from bench import device_time
 from bench.backends.base import Backend, Device, bytes_to_mb
+
+
+def read_trace(folder: Path) -> device_time.Planes:
+    """The planes of the trace a `jax.profiler.trace` session wrote under `folder`, read by JAX's own reader."""
+    from jax.profiler import ProfileData
+
+    trace = device_time.profile_folder_trace(folder)
+    if trace is None:
+        return []
+    data = ProfileData.from_file(str(trace))
+    return [(plane.name, [(line.name, [(event.start_ns, event.duration_ns) for event in line.events])
+                          for line in plane.lines]) for plane in data.planes]
 
 
 class JaxBackend(Backend):
@@ -42,6 +57,19 @@ class JaxBackend(Backend):
 
         # A jax.Device, not a name: in a multi-process run, Keras' "cpu" is process 0's CPU.
         return keras.device(self._jax_device(device))
+
+    def device_time(self, call, calls, device):
+        if not device.is_gpu:
+            return None
+        import jax
+
+        with tempfile.TemporaryDirectory(prefix="bench-trace-") as folder:
+            with jax.profiler.trace(folder):
+                for _ in range(calls):
+                    call()
+            planes = read_trace(Path(folder))
+        busy = device_time.gpu_busy_ms(planes, int(device.name.split(":")[1]), calls)
+        return device_time.DeviceTime(busy, "jax.profiler: the GPU plane's streams, busy") if busy else None
 
     def tf32_enabled(self):
         import jax

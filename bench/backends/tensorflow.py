@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from bench import device_time
 from bench.backends.base import Backend, Device, distribution_installed
+
+
+def read_trace(folder: Path) -> device_time.Planes:
+    """The planes of the trace a `tf.profiler.experimental` session wrote under `folder`, read by TensorFlow's
+    own XPlane protobuf classes (an event's time is its line's start plus its offset, in picoseconds)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    trace = device_time.profile_folder_trace(folder)
+    if trace is None:
+        return []
+    space = xplane_pb2.XSpace.FromString(trace.read_bytes())
+    return [(plane.name, [(line.name, [(line.timestamp_ns + event.offset_ps / 1e3, event.duration_ps / 1e3)
+                                       for event in line.events]) for line in plane.lines])
+            for plane in space.planes]
 
 
 class TensorFlowBackend(Backend):
@@ -88,6 +106,22 @@ class TensorFlowBackend(Backend):
         forward = tf.function(lambda inputs: model(inputs, training=False), jit_compile=bool(model.jit_compile),
                               autograph=False)
         return lambda: forward(x)
+
+    def device_time(self, call, calls, device):
+        if not device.is_gpu:
+            return None
+        import tensorflow as tf
+
+        with tempfile.TemporaryDirectory(prefix="bench-trace-") as folder:
+            tf.profiler.experimental.start(folder)
+            try:
+                for _ in range(calls):
+                    call()
+            finally:
+                tf.profiler.experimental.stop()
+            planes = read_trace(Path(folder))
+        busy = device_time.gpu_busy_ms(planes, int(device.name.split(":")[1]), calls)
+        return device_time.DeviceTime(busy, "tf.profiler: the GPU plane's streams, busy") if busy else None
 
     def reset_peak_memory(self, device):
         if device.is_gpu:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from bench import device_time
 from bench.backends.base import Backend, Device
+
+
+def busy_ms(events, device_type, index: int, calls: int) -> float | None:
+    """Busy time per call of one device in a `torch.profiler` trace: the union of its events' intervals (their
+    time ranges are in microseconds); None where it has no event."""
+    intervals = [(event.time_range.start, event.time_range.end) for event in events
+                 if event.device_type == device_type and event.device_index == index]
+    return device_time.union_length(intervals) / 1e3 / calls if intervals else None
 
 
 class TorchBackend(Backend):
@@ -72,6 +81,18 @@ class TorchBackend(Backend):
                 return module(x, training=False)
 
         return forward
+
+    def device_time(self, call, calls, device):
+        if not device.is_gpu:
+            return None
+        from torch.autograd import DeviceType
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CUDA]) as trace:
+            for _ in range(calls):
+                call()
+        busy = busy_ms(trace.events(), DeviceType.CUDA, int(device.name.split(":")[1]), calls)
+        return device_time.DeviceTime(busy, "torch.profiler: CUDA kernels and copies, busy") if busy else None
 
     def reset_peak_memory(self, device):
         if device.is_gpu:

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pandas as pd
 
+from bench.device_time import OVERHEAD_BOUND
 from bench.output.tables import render
 from bench.results import SERVER_STATUSES, CaseResult, rounds_needed
 
@@ -30,7 +31,7 @@ def summary_lines(results: list[CaseResult], *, written=None, unwritten: str | N
     if ok:
         lines.append("spread: the middle half of the rounds (IQR) as a % of the median; eff: the share of the "
                      "device's measured matmul peak")
-        lines += per_call_floor_lines(ok)
+        lines += per_call_floor_lines(ok) + overhead_bound_lines(ok)
     if served:
         lines += ([""] if lines else []) + render(_server_table(served), digits=_SERVER_DIGITS, missing="-").splitlines()
         lines += [f"{r.model} {r.device} {r.load}: {r.status}: {r.message}" for r in served if r.message]
@@ -66,9 +67,11 @@ def _case_table(ok: list[CaseResult]) -> pd.DataFrame:
         rows.append({"model": r.model, "mode": r.mode, "batch": r.batch_size, "device": r.device,
                      "median ms": r.latency.median_ms, "spread": _percent(r.latency.iqr_ms / r.latency.median_ms),
                      "samples/s": r.samples_per_s, "p99 ms": r.latency.p99_ms, "eff": _percent(r.efficiency),
-                     "first ms": r.first_call_ms, "vs cpu": f"{speedup:.2f}x" if speedup == speedup else ""})
+                     "first ms": r.first_call_ms, "device ms": r.device_ms,
+                     "vs cpu": f"{speedup:.2f}x" if speedup == speedup else ""})
     table = pd.DataFrame(rows)
-    empty = [column for column in ("vs cpu", "eff") if table[column].isna().all() or (table[column] == "").all()]
+    empty = [column for column in ("vs cpu", "eff", "device ms")
+             if table[column].isna().all() or (table[column] == "").all()]
     return table.drop(columns=empty)
 
 
@@ -85,6 +88,18 @@ def per_call_floor_lines(ok: list[CaseResult]) -> list[str]:
         floors.append(f"{r.model} {r.device} " + (f"{floor:.3g} ms ({floor / r.latency.median_ms:.0%} of infer)"
                                                   if floor > 0 else "none (forward not faster)"))
     return [f"per-call floor (infer - forward medians, batch 1): {'; '.join(floors)}"] if floors else []
+
+
+def overhead_bound_lines(ok: list[CaseResult]) -> list[str]:
+    """Rows whose wall median exceeds OVERHEAD_BOUND times the device's busy time (bench.device_time): the
+    device waited for the host (Python, Keras, launches, copies) most of the time, so a faster device would
+    not make them faster."""
+    bound = [r for r in ok if r.device_ms > 0 and r.latency.median_ms > OVERHEAD_BOUND * r.device_ms]
+    if not bound:
+        return []
+    rows = "; ".join(f"{r.model} {r.mode} b{r.batch_size} {r.device} (wall x{r.latency.median_ms / r.device_ms:.1f})"
+                     for r in bound)
+    return [f"overhead-bound (wall median over {OVERHEAD_BOUND:g}x the device's busy time): {rows}"]
 
 
 def _percent(fraction: float) -> str | None:

@@ -30,13 +30,14 @@ from bench.results import MEASURED_RATES, CaseResult, LatencyStats, rounds_neede
 # every row; statuses overloaded and over_bound; generator_late (a flag).
 # 5: + machine (a stable name: --machine, else made from the hardware), commit_time (HEAD's committer
 # time), recovered (a run assembled from the journal of a session that was killed).
-SCHEMA_VERSION = 5
+# 6: + device_ms and device_clock (a GPU's busy time per call, by its backend's profiler).
+SCHEMA_VERSION = 6
 # The columns that identify a case across runs; KEY_COLUMNS adds the run, for the samples file.
 CASE_KEY = ("backend", "device", "model", "model_sha256", "mode", "batch_size", "replicas", "precision",
             "jit_compile", "scenario", "load")
 KEY_COLUMNS = ("run_id", *CASE_KEY)
 # Read as text ("" when empty): hex that may look like a number, keys that are empty on batch rows.
-TEXT_COLUMNS = {"model_sha256": str, "scenario": str, "load": str, "inputs": str, "machine": str, "commit_time": str,
+TEXT_COLUMNS = {"device_clock": str, "model_sha256": str, "scenario": str, "load": str, "inputs": str, "machine": str, "commit_time": str,
                 "git_commit": str}  # a commit whose hash has only digits must not become a number
 REQUIRED = (*KEY_COLUMNS, "host", "status", "rounds", "mean_ms", "median_ms", "stddev_ms")
 NUMERIC = ("batch_size", "replicas", "rounds", "mean_ms", "median_ms", "stddev_ms", *CALIBRATION_NUMERIC)
@@ -77,6 +78,18 @@ def migrate(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         frame = _from_version_3(frame)
     if int(version) <= 4 or "machine" not in frame.columns:  # also a version-5 file written by hand
         frame = _from_version_4(frame)
+    if int(version) <= 5:
+        frame = _from_version_5(frame)
+    return frame
+
+
+def _from_version_5(frame: pd.DataFrame) -> pd.DataFrame:
+    """Version 5 read no device time: its rows' device_ms is empty, read by nothing."""
+    if not {"rounds", "status", "device"} <= set(frame.columns):
+        return frame
+    frame = frame.copy()
+    frame["device_ms"], frame["device_clock"] = math.nan, ""
+    frame["schema_version"] = SCHEMA_VERSION
     return frame
 
 
@@ -93,7 +106,7 @@ def _from_version_4(frame: pd.DataFrame) -> pd.DataFrame:
     for column, value in defaults.items():  # a version-5 file written by hand may have some of them
         if column not in frame.columns:
             frame[column] = value
-    frame["schema_version"] = SCHEMA_VERSION
+    frame["schema_version"] = 5
     return frame
 
 

@@ -1,5 +1,5 @@
-"""Schema version 5: the machine's stable name (--machine, else made from the hardware), the commit's time,
-the recovered flag, and the migration of every older version to them."""
+"""Schema versions 5 and 6: the machine's stable name (--machine, else made from the hardware), the commit's
+time, the recovered flag (5), device time (6), and the migration of every older version to them."""
 
 import math
 
@@ -66,7 +66,7 @@ def test_commit_time_is_heads_committer_time_or_empty_outside_git(tmp_path):
     assert commit_time(tmp_path) == ""
 
 
-def write_version_5(tmp_path, **fingerprint):
+def write_current(tmp_path, **fingerprint):
     ok = CaseResult(device="cpu", device_name="cpu", model="mnist_cnn", mode="infer", batch_size=32,
                     precision="float32", jit_compile="off", status="ok").with_latency([0.001, 0.002])
     fingerprint = {"run_id": "20260101T000000Z_host_tensorflow", "timestamp_utc": "2026-01-01T00:00:00Z",
@@ -75,17 +75,19 @@ def write_version_5(tmp_path, **fingerprint):
     return store.write_run(tmp_path, fingerprint, [ok], [(ok, [(1, 0.001), (1, 0.002)])])[0]
 
 
-def test_schema_5_round_trip(tmp_path):
-    path = write_version_5(tmp_path)
+def test_schema_6_round_trip(tmp_path):
+    path = write_current(tmp_path)
     rows = store.read_rows(path)
-    assert (rows["schema_version"] == 5).all() and store.SCHEMA_VERSION == 5
+    assert (rows["schema_version"] == 6).all() and store.SCHEMA_VERSION == 6
     row = rows.iloc[0]
     assert row["machine"] == "0123"  # text, though it looks like a number
     assert row["commit_time"] == "2026-01-01T01:00:00+01:00" and not row["recovered"]
     assert store.load(path).cases["machine"].tolist() == ["0123"]
+    assert math.isnan(row["device_ms"]) and row["device_clock"] == ""  # a CPU row: no device time
 
 
 DROPPED_BY = {  # the columns each version added, dropped to make a file of the version before
+    6: ["device_ms", "device_clock"],
     5: ["machine", "commit_time", "recovered"],
     4: ["scenario", "load", "p999_ms", "offered_qps", "max_qps_at_bound"],
     3: ["model_sha256", "peak_gflops", "efficiency"],
@@ -93,10 +95,18 @@ DROPPED_BY = {  # the columns each version added, dropped to make a file of the 
 }
 
 
+def test_a_version_5_file_has_no_device_time(tmp_path):
+    path = write_current(tmp_path)
+    pd.read_csv(path).drop(columns=DROPPED_BY[6]).assign(schema_version=5).to_csv(path, index=False)
+    cases = store.load(path).cases
+    assert cases["device_ms"].isna().all() and cases["device_clock"].tolist() == [""]
+    assert (cases["schema_version"] == store.SCHEMA_VERSION).all()
+
+
 @pytest.mark.parametrize("version", [4, 3, 2, 1])
-def test_every_older_version_gets_the_machine_of_its_own_columns(tmp_path, version):
-    path = write_version_5(tmp_path)
-    frame = pd.read_csv(path).drop(columns=[c for v in range(5, version, -1) for c in DROPPED_BY[v]])
+def test_every_older_version_gets_the_machine_of_its_own_columns_and_no_device_time(tmp_path, version):
+    path = write_current(tmp_path)
+    frame = pd.read_csv(path).drop(columns=[c for v in range(6, version, -1) for c in DROPPED_BY[v]])
     if version > 1:
         frame["schema_version"] = version
     frame.to_csv(path, index=False)
@@ -107,10 +117,11 @@ def test_every_older_version_gets_the_machine_of_its_own_columns(tmp_path, versi
     assert cases["machine"].tolist() == ["amd-epyc-9654-16c-128g-1xh200"]
     assert cases["commit_time"].tolist() == [""] and cases["recovered"].tolist() == [False]
     assert (cases["schema_version"] == store.SCHEMA_VERSION).all()
+    assert cases["device_ms"].isna().all() and cases["device_clock"].tolist() == [""]
 
 
 def test_a_version_4_file_without_hardware_columns_gets_empty_parts(tmp_path):
-    path = write_version_5(tmp_path)
+    path = write_current(tmp_path)
     pd.read_csv(path).drop(columns=["machine", "commit_time", "recovered", "cpu_model", "nvidia_gpus"]).assign(
         schema_version=4).to_csv(path, index=False)
     assert store.read_rows(path)["machine"].tolist() == ["16c-128g"]
