@@ -140,9 +140,14 @@ def plot_speedup(title: str, table: pd.DataFrame):
 
 def efficiency(cases: pd.DataFrame) -> pd.DataFrame:
     """Single-device cases' achieved GFLOP/s as a fraction of their own device's measured matmul peak at
-    their precision (rows without a measured peak, e.g. from runs before calibration, are left out)."""
+    their precision (rows without a measured peak, e.g. from runs before calibration, are left out). Where
+    a case ran both `forward` and `infer`, inference is the forward row: infer adds Keras' per-call cost,
+    which is not the device's work."""
     measured = cases[cases["efficiency"].notna()] if "efficiency" in cases else cases.iloc[:0]
-    return measured.assign(series=lambda f: series_label(f))
+    twin = ["run_id", "model", "device", "batch_size", "precision"]
+    forwards = measured.loc[measured["mode"] == "forward", twin].drop_duplicates()
+    has_forward = measured[twin].merge(forwards, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    return measured[~((measured["mode"] == "infer").to_numpy() & has_forward)].assign(series=lambda f: series_label(f))
 
 
 def plot_efficiency(cases: pd.DataFrame):
@@ -167,7 +172,8 @@ def plot_efficiency(cases: pd.DataFrame):
     axes[0][0].set_ylabel("% of the device's measured matmul peak")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small")
-    fig.suptitle("Efficiency: achieved GFLOP/s over the device's measured matmul GFLOP/s at the row's precision")
+    fig.suptitle("Efficiency: achieved GFLOP/s over the device's measured matmul GFLOP/s at the row's precision"
+                 + ("\n(inference: the forward rows; infer only where forward was not run)" if "forward" in modes else ""))
     return fig
 
 

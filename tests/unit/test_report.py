@@ -62,6 +62,18 @@ def test_efficiency_is_gflops_over_each_devices_own_peak(gpu_run):
     np.testing.assert_allclose(line.get_ydata(), 100 * rows["efficiency"])
 
 
+def test_efficiency_takes_inference_from_the_forward_rows_where_a_case_ran_both(gpu_run):
+    cases, _, _ = report.load([str(gpu_run)])
+    forward = cases[(cases["mode"] == "infer") & (cases["batch_size"] == 32)].assign(
+        mode="forward", efficiency=lambda f: 2 * f["efficiency"])
+    table = plots.efficiency(pd.concat([cases, forward], ignore_index=True))
+    infer = table[table["mode"] == "infer"]
+    assert len(table[table["mode"] == "forward"]) == len(forward) > 0
+    assert len(infer) > 0 and (infer["batch_size"] != 32).all()  # infer only where no forward ran
+    fig = plots.plot_efficiency(pd.concat([cases, forward], ignore_index=True))
+    assert "the forward rows" in fig.get_suptitle()
+
+
 def test_speedup_heatmap_annotates_the_ratios(gpu_run):
     cases, _, _ = report.load([str(gpu_run)])
     (title, table), _ = plots.speedups(cases)
