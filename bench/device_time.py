@@ -68,3 +68,14 @@ def profile_folder_trace(folder: Path) -> Path | None:
     """The newest trace (`*.xplane.pb`) a JAX or TensorFlow profiler session wrote under `folder`."""
     traces = sorted(folder.rglob("*.xplane.pb"), key=lambda path: path.stat().st_mtime)
     return traces[-1] if traces else None
+
+
+def measure(backend, call, device) -> tuple[float, str]:
+    """A GPU case's (device_ms, device_clock), its call profiled DEVICE_CALLS times by `backend`; empty where
+    the backend cannot tell, and where its profiler fails, which device_clock then names (the row keeps its
+    wall time: a profiler already running elsewhere in the process, CUPTI refused)."""
+    try:
+        measured = backend.device_time(call, DEVICE_CALLS, device)
+    except Exception as error:  # noqa: BLE001 - the reason goes into the row
+        return math.nan, f"none: {type(error).__name__}: {' '.join(str(error).split())}"[:200]
+    return (measured.ms, measured.clock) if measured else (math.nan, "")

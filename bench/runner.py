@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 
 import models
-from bench import backends
+from bench import backends, device_time
 from bench.backends import Device
-from bench.device_time import DEVICE_CALLS
 from bench.meters import DeviceEnergy, DeviceMemory, HostMemory
 from bench.options import JIT_COMPILE, HarnessConfig
 from bench.plan import Case, Plan
@@ -160,8 +159,7 @@ class CaseRunner:
         self.timed_pass(state, 1, benchmark)
         if device.is_gpu and engine is None:  # after the timed rounds: a profiler slows the calls it records
             with scope():
-                measured = backend.device_time(call, DEVICE_CALLS, device)
-            result.device_ms, result.device_clock = (measured.ms, measured.clock) if measured else (math.nan, "")
+                result.device_ms, result.device_clock = device_time.measure(backend, call, device)
         self._states[case] = state
         self.results.append(result)
 

@@ -180,3 +180,15 @@ def test_a_gpu_rows_device_time_is_profiled_after_its_timed_rounds(monkeypatch):
     assert backend.profiled == [("gpu:0", DEVICE_CALLS)]
     assert (gpu.device_ms, gpu.device_clock) == (0.25, "stand-in profiler") and gpu.latency.rounds > 0
     assert math.isnan(cpu.device_ms) and cpu.device_clock == ""
+
+
+def test_a_profiler_that_fails_leaves_the_row_its_wall_time_and_says_why():
+    from bench.device_time import measure
+
+    class Busy(TensorFlowStandIn):
+        def device_time(self, call, calls, device):
+            raise RuntimeError("another profiler\n is running")
+
+    assert measure(TensorFlowStandIn(), lambda: None, CPU) == (pytest.approx(math.nan, nan_ok=True), "")
+    ms, clock = measure(Busy(), lambda: None, Device("gpu:0", "stand-in"))
+    assert math.isnan(ms) and clock == "none: RuntimeError: another profiler is running"
