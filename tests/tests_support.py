@@ -7,6 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 import numpy as np
 
 from bench import ROOT
+from bench.backends import Backend
 from bench.cli import main
 from bench.plan import Load
 from bench.results import CaseResult
@@ -16,8 +17,33 @@ from bench.serving.levels import fill_row
 from bench.serving.search import Search
 from bench.store import write_run
 
-__all__ = ["CASES", "HISTORY_CASES", "ROOT", "THREE_MODELS", "bench_command", "level_record", "make_run",
+__all__ = ["CASES", "HISTORY_CASES", "ROOT", "THREE_MODELS", "StandInBackend", "bench_command", "level_record", "make_run",
            "make_server_run", "run_cli", "server_result", "write_series"]
+
+
+class StandInBackend(Backend):
+    """The backend operations a runner needs, on the host and with no GPU, for tests' subclasses to fake more:
+    the model runs through Keras' own backend (TensorFlow in the tests)."""
+
+    name = "tensorflow"
+
+    def gpus(self):
+        return []
+
+    def to_device(self, array, device):
+        return array
+
+    def device_of(self, tensor):
+        return "cpu"
+
+    def tf32_enabled(self):
+        return False
+
+    def set_tf32(self, enabled):
+        pass
+
+    def forward_step(self, model, x):
+        return lambda: model(x, training=False)
 
 
 def run_cli(*args) -> tuple[int, str, str]:

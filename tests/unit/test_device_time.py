@@ -7,37 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from tests_support import StandInBackend
 
-from bench.backends import Backend, Device
+from bench.backends import Device
 from bench.device_time import OVERHEAD_BOUND, gpu_busy_ms, union_length
 from bench.output.summary import overhead_bound_lines, summary_lines
 from bench.results import CaseResult
 
 CPU = Device("cpu", "the host")
-
-
-class TensorFlowStandIn(Backend):
-    """The TensorFlow backend's operations, with its GPU list and placement left to a test's subclass."""
-
-    name = "tensorflow"
-
-    def gpus(self):
-        return []
-
-    def to_device(self, array, device):
-        return array
-
-    def device_of(self, tensor):
-        return "cpu"
-
-    def tf32_enabled(self):
-        return False
-
-    def set_tf32(self, enabled):
-        pass
-
-    def forward_step(self, model, x):
-        return lambda: model(x, training=False)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -148,7 +125,7 @@ def test_a_gpu_rows_device_time_is_profiled_after_its_timed_rounds(monkeypatch):
     from bench.runner import CaseRunner
     from bench.worker import _PassOneRounds
 
-    class StandInGpu(TensorFlowStandIn):
+    class StandInGpu(StandInBackend):
         def __init__(self):
             self.profiled, self.placed_on = [], "cpu"
 
@@ -185,10 +162,10 @@ def test_a_gpu_rows_device_time_is_profiled_after_its_timed_rounds(monkeypatch):
 def test_a_profiler_that_fails_leaves_the_row_its_wall_time_and_says_why():
     from bench.device_time import measure
 
-    class Busy(TensorFlowStandIn):
+    class Busy(StandInBackend):
         def device_time(self, call, calls, device):
             raise RuntimeError("another profiler\n is running")
 
-    assert measure(TensorFlowStandIn(), lambda: None, CPU) == (pytest.approx(math.nan, nan_ok=True), "")
+    assert measure(StandInBackend(), lambda: None, CPU) == (pytest.approx(math.nan, nan_ok=True), "")
     ms, clock = measure(Busy(), lambda: None, Device("gpu:0", "stand-in"))
     assert math.isnan(ms) and clock == "none: RuntimeError: another profiler is running"

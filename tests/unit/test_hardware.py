@@ -5,6 +5,7 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+from tests_support import StandInBackend
 
 from bench import backends, hardware
 from bench.backends import Device
@@ -118,28 +119,8 @@ def test_the_hint_names_what_else_keeps_the_gpu_away(monkeypatch):
         "its driver (470.82.01) is older than CUDA 12 needs (525); update the NVIDIA driver")
 
 
-class CpuOnlyBackend(backends.Backend):
+class CpuOnlyBackend(StandInBackend):
     """A backend that sees no GPU (its CPU-only build)."""
-
-    name = "tensorflow"
-
-    def gpus(self):
-        return []
-
-    def to_device(self, array, device):
-        return array
-
-    def device_of(self, tensor):
-        return "cpu"
-
-    def tf32_enabled(self):
-        return False
-
-    def set_tf32(self, enabled):
-        pass
-
-    def forward_step(self, model, x):
-        return lambda: model(x, training=False)
 
     def gpu_command(self, cuda_major):
         return "python -m pip install '.[gpu]'"

@@ -2,8 +2,9 @@
 what a failure drops. No model is built."""
 
 import pytest
+from tests_support import StandInBackend
 
-from bench.backends import Backend, Device
+from bench.backends import Device
 from bench.options import HarnessConfig
 from bench.plan import Case
 from bench.results import CaseResult
@@ -11,26 +12,12 @@ from bench.session import BenchSession
 from bench.timing import rewarm
 
 
-class FakeGpuBackend(Backend):
-    name = "tensorflow"
-
+class FakeGpuBackend(StandInBackend):
     def gpus(self):
         return [Device("gpu:0", "Fake H100", 80_000), Device("gpu:1", "Fake H100", 80_000)]
 
-    def to_device(self, array, device):
-        return array
-
-    def device_of(self, tensor):
-        return "cpu"
-
     def tf32_enabled(self):
         return True
-
-    def set_tf32(self, enabled):
-        pass
-
-    def forward_step(self, model, x):
-        return lambda: model(x, training=False)
 
 
 @pytest.fixture
