@@ -161,8 +161,11 @@ class PairedGate:
         if not cases or any(case not in self._block_s for case in cases):
             return list(cases)
         costliest = max(self._block_s[case] for case in cases)
-        return [case for case in cases
-                for _ in range(min(MAX_VISITS, max(1, round(math.sqrt(costliest / max(self._block_s[case], 1e-9))))))]
+
+        def visits(case: str) -> int:
+            return min(MAX_VISITS, max(1, round(math.sqrt(costliest / max(self._block_s[case], 1e-9)))))
+
+        return [case for case in cases for _ in range(visits(case))]
 
     def _keep_runnable(self, runnable: dict[str, list[str]]) -> None:
         base, head = set(runnable["base"]), set(runnable["head"])
