@@ -30,14 +30,16 @@ def test_a_a_gates_within_the_budget_raise_false_alarms_at_most_alpha():
     assert sum(significant for _, significant in outcomes) <= 5
 
 
+@pytest.mark.slow
 def test_one_model_8_percent_slower_is_named_in_most_gates():
-    """Power: mnist_cnn 8% slower in every case is named slower in 79 of 100 15-minute gates on this stream
-    (docs/measurements-gate.md, "Models borrow the cases' prior"). At least 75 of 100: a gate that finds it
+    """Power: mnist_cnn 8% slower in every case is named slower in 88 of 100 15-minute gates on this stream
+    (docs/measurements-gate.md, "Visits"). At least 75 of 100: a gate that finds it
     in 65% passes that in about 2% of draws."""
     found = sum(on_every_core(_named, 11, 100, slower={"mnist_cnn": 1.08}))
     assert found >= 75
 
 
+@pytest.mark.slow
 def test_a_worker_pair_moving_whole_models_raises_no_more_false_alarms():
     """Models borrow the cases' prior unless their own pairs spread more (bench.analysis.paired_gate): with
     each worker pair moving every case of a model together by three times the measured spread (2.7% instead
@@ -61,6 +63,7 @@ def _named(rng, **kwargs) -> bool:
     return "mnist_cnn cpu" in verdicts.regressions
 
 
+@pytest.mark.slow
 def test_compares_significance_alone_keeps_its_family_wise_rate_within_four_times_alpha(processes=4):
     """`compare --runs` (processes as replicates): without the threshold's guard, how often is any case, model or the matrix significantly slower? Measured
     about 3% at alpha 1% (9 of 300 with every family checked at alpha/2, 2026-11-27): the two-state cases and the spread of noise between cases push the
