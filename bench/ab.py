@@ -56,7 +56,7 @@ DEFAULT_THRESHOLD = 0.05  # the smallest change that counts; near what the gate 
 
 def default_args() -> list[str]:
     backend = backends.BACKENDS.get(backends.requested())
-    settable = backend is not None and type(backend).set_threads is not backends.Backend.set_threads
+    settable = backend is not None and backend.sets_threads
     return [*DEFAULT_ARGS, *(THREADS_ARGS if settable else ())]
 
 

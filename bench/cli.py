@@ -27,7 +27,7 @@ from bench.ab import DEFAULT_THRESHOLD
 from bench.options import MODES
 from bench.output.tables import FORMATS, render
 from bench.parsers import (OptionError, choice_list, parse_alpha, parse_budget, parse_one, parse_one_device,
-                           parse_threshold, positive_integer, positive_number, typed)
+                           parse_threads, parse_threshold, positive_integer, positive_number, typed)
 from bench.profiles import PROFILES
 
 
@@ -132,6 +132,8 @@ def _add_overhead(parser):
                         help="harness/bare pairs to alternate (default: 5)")
     parser.add_argument("--profile", type=typed(parse_one("--profile", tuple(PROFILES))), default="full",
                         help="the harness profile (default: full, for many rounds)")
+    parser.add_argument("--threads", type=typed(parse_threads), default=None,
+                        help="CPU thread pools on both sides: auto, N or INTRA,INTER (default: auto)")
     parser.add_argument("--bare-loop-rounds", type=typed(positive_integer("rounds", "100")), default=None,
                         help=argparse.SUPPRESS)  # the child process's job
     parser.set_defaults(handler=overhead)
@@ -262,9 +264,12 @@ def overhead(args) -> int:
 
     backend_name = args.backend or parse_one("KERAS_BACKEND", backends.BACKEND_NAMES)(backends.requested())
     backends.select(backend_name)
+    if args.threads and not backends.BACKENDS[backend_name].sets_threads:
+        raise OptionError(str(backends.ThreadsUnsupported(backend_name)))
     if args.bare_loop_rounds:
-        print(check.bare_median_ms(args.model, args.mode, args.batch_size, args.device, args.bare_loop_rounds))
+        print(check.bare_median_ms(args.model, args.mode, args.batch_size, args.device, args.bare_loop_rounds,
+                                   threads=args.threads))
         return 0
     check.measure_overhead(args.model, args.mode, args.batch_size, args.device, backend_name,
-                           profile=args.profile, repeats=args.repeats)
+                           profile=args.profile, repeats=args.repeats, threads=args.threads)
     return 0

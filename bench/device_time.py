@@ -23,7 +23,8 @@ overhead-bound in the summary: the device waited for the host most of the time.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,20 @@ def profile_folder_trace(folder: Path) -> Path | None:
     """The newest trace (`*.xplane.pb`) a JAX or TensorFlow profiler session wrote under `folder`."""
     traces = sorted(folder.rglob("*.xplane.pb"), key=lambda path: path.stat().st_mtime)
     return traces[-1] if traces else None
+
+
+def xla_trace_busy(profiling: Callable, read_trace: Callable[[Path], Planes], call, calls: int, device, *,
+                   clock: str) -> DeviceTime | None:
+    """`call` run `calls` times inside `profiling(folder)` (a JAX or TensorFlow profiler session writing its
+    XLA/TSL trace there), the trace read by `read_trace`: the device's busy time per call, None where the
+    trace holds no event on it."""
+    with tempfile.TemporaryDirectory(prefix="bench-trace-") as folder:
+        with profiling(folder):
+            for _ in range(calls):
+                call()
+        planes = read_trace(Path(folder))
+    busy = gpu_busy_ms(planes, device.index, calls)
+    return DeviceTime(busy, clock) if busy else None
 
 
 def measure(backend, call, device) -> tuple[float, str]:

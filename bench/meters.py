@@ -56,7 +56,7 @@ class DeviceEnergy:
             import pynvml
 
             pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(device.name.split(":")[1]))
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device.index)
             pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)  # raises where unsupported
             self._nvml = pynvml
         except Exception:  # ImportError, or NVMLError for no driver / no counter: no energy figure

@@ -21,7 +21,13 @@ from bench import ROOT, backends, store
 from bench.parsers import OptionError
 
 
-def bare_median_ms(model_name: str, mode: str, batch_size: int, device_name: str, rounds: int) -> float:
+def threads_args(threads: tuple[int, int] | None) -> list[str]:
+    """The --threads option that gives both sides the same CPU thread pools (none: the backend's own)."""
+    return [f"--threads={threads[0]},{threads[1]}"] if threads else []
+
+
+def bare_median_ms(model_name: str, mode: str, batch_size: int, device_name: str, rounds: int, *,
+                   threads: tuple[int, int] | None = None) -> float:
     """Median of `rounds` timed calls of the mode's step, after a first call and warm-up."""
     import keras
 
@@ -29,6 +35,8 @@ def bare_median_ms(model_name: str, mode: str, batch_size: int, device_name: str
     from bench.timing import MODE_STEPS
 
     backend = backends.active()
+    if threads:
+        backend.set_threads(*threads)
     device = device_table(backend)[device_name]
     spec = models.get(model_name)
     with keras.device(device.keras_name):
@@ -47,22 +55,22 @@ def bare_median_ms(model_name: str, mode: str, batch_size: int, device_name: str
     return statistics.median(times) * 1e3
 
 
-def bare_median_ms_in_subprocess(model_name, mode, batch_size, device_name, backend_name, rounds) -> float:
+def bare_median_ms_in_subprocess(model_name, mode, batch_size, device_name, backend_name, rounds, threads) -> float:
     command = [sys.executable, "-m", "bench", "overhead", f"--model={model_name}", f"--mode={mode}",
                f"--batch-size={batch_size}", f"--device={device_name}", f"--backend={backend_name}",
-               f"--bare-loop-rounds={rounds}"]
+               f"--bare-loop-rounds={rounds}", *threads_args(threads)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the bare loop failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return float(done.stdout.split()[-1])
 
 
-def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, profile) -> tuple[float, int]:
+def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, profile, threads) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as results:
         command = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
                    f"--models={model_name}", f"--modes={mode}", f"--batch-sizes={batch_size}",
                    f"--devices={device_name}", f"--backend={backend_name}", f"--profile={profile}",
-                   f"--results-dir={results}"]
+                   f"--results-dir={results}", *threads_args(threads)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         try:
             if done.returncode != 0:
@@ -76,7 +84,8 @@ def harness_median_ms(model_name, mode, batch_size, device_name, backend_name, p
         return float(row["median_ms"]), int(row["rounds"])
 
 
-def measure_overhead(model_name, mode, batch_size, device_name, backend_name, *, profile, repeats) -> None:
+def measure_overhead(model_name, mode, batch_size, device_name, backend_name, *, profile, repeats,
+                     threads=None) -> None:
     """Alternates `repeats` harness / bare-loop pairs and prints each pair and the median pair ratio.
 
     Raises:
@@ -84,9 +93,10 @@ def measure_overhead(model_name, mode, batch_size, device_name, backend_name, *,
     """
     harness, bare = [], []
     for repeat in range(repeats):
-        median, rounds = harness_median_ms(model_name, mode, batch_size, device_name, backend_name, profile)
+        median, rounds = harness_median_ms(model_name, mode, batch_size, device_name, backend_name, profile, threads)
         harness.append(median)
-        bare.append(bare_median_ms_in_subprocess(model_name, mode, batch_size, device_name, backend_name, rounds))
+        bare.append(bare_median_ms_in_subprocess(model_name, mode, batch_size, device_name, backend_name, rounds,
+                                                 threads))
         print(f"pair {repeat + 1}: harness {harness[-1]:.3f} ms ({rounds} rounds), bare loop {bare[-1]:.3f} ms")
     # Pairs run back to back, so their ratio cancels the machine's slow drift.
     ratio = statistics.median(h / b for h, b in zip(harness, bare))

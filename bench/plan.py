@@ -40,8 +40,9 @@ class Case:
 
     @property
     def needs_tail(self) -> bool:
-        """Batch-1 inference: where a serving system feels the tail, so it gets rounds enough for a p99."""
-        return self.mode == "infer" and self.batch_size == 1 and not self.replicas
+        """Batch-1 inference, through Keras or the compiled forward function: where a serving system feels the
+        tail, so it gets rounds enough for a p99 (both, so that the per-call floor compares like with like)."""
+        return self.mode in ("forward", "infer") and self.batch_size == 1 and not self.replicas
 
     @property
     def id(self) -> str:

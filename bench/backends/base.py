@@ -55,6 +55,11 @@ class Device:
         return self.name.startswith("gpu")
 
     @property
+    def index(self) -> int:
+        """The device's number among its kind: N in "gpu:N"; 0 for the CPU."""
+        return int(self.name.split(":")[1]) if self.is_gpu else 0
+
+    @property
     def keras_name(self) -> str:
         """The name `keras.device()` takes ("cpu:0" would break Keras' torch backend,
         whose variables then leave the device scope as plain tensors)."""
@@ -123,6 +128,11 @@ class Backend(abc.ABC):
         """Fixes the CPU thread pools: threads inside one op, and ops run at once. Must run before
         the backend starts; on a small machine the pools otherwise fight over the cores."""
         raise ThreadsUnsupported(self.name)
+
+    @property
+    def sets_threads(self) -> bool:
+        """Whether this harness can fix the backend's CPU thread pools (`set_threads`)."""
+        return type(self).set_threads is not Backend.set_threads
 
     def threads(self) -> dict:
         """The pools' sizes in force, for the run's rows: None where the backend picks its own."""

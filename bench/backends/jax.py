@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,7 @@ class JaxBackend(Backend):
         import jax
 
         kind = "gpu" if device.is_gpu else "cpu"
-        return jax.local_devices(backend=kind)[int(device.name.split(":")[1]) if device.is_gpu else 0]
+        return jax.local_devices(backend=kind)[device.index]
 
     def to_device(self, array, device):
         import jax
@@ -63,13 +62,8 @@ class JaxBackend(Backend):
             return None
         import jax
 
-        with tempfile.TemporaryDirectory(prefix="bench-trace-") as folder:
-            with jax.profiler.trace(folder):
-                for _ in range(calls):
-                    call()
-            planes = read_trace(Path(folder))
-        busy = device_time.gpu_busy_ms(planes, int(device.name.split(":")[1]), calls)
-        return device_time.DeviceTime(busy, "jax.profiler: the GPU plane's streams, busy") if busy else None
+        return device_time.xla_trace_busy(jax.profiler.trace, read_trace, call, calls, device,
+                                          clock="jax.profiler: the GPU plane's streams, busy")
 
     def tf32_enabled(self):
         import jax

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from bench import device_time
@@ -112,16 +111,8 @@ class TensorFlowBackend(Backend):
             return None
         import tensorflow as tf
 
-        with tempfile.TemporaryDirectory(prefix="bench-trace-") as folder:
-            tf.profiler.experimental.start(folder)
-            try:
-                for _ in range(calls):
-                    call()
-            finally:
-                tf.profiler.experimental.stop()
-            planes = read_trace(Path(folder))
-        busy = device_time.gpu_busy_ms(planes, int(device.name.split(":")[1]), calls)
-        return device_time.DeviceTime(busy, "tf.profiler: the GPU plane's streams, busy") if busy else None
+        return device_time.xla_trace_busy(tf.profiler.experimental.Profile, read_trace, call, calls, device,
+                                          clock="tf.profiler: the GPU plane's streams, busy")
 
     def reset_peak_memory(self, device):
         if device.is_gpu:

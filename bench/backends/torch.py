@@ -91,7 +91,7 @@ class TorchBackend(Backend):
         with profile(activities=[ProfilerActivity.CUDA]) as trace:
             for _ in range(calls):
                 call()
-        busy = busy_ms(trace.events(), DeviceType.CUDA, int(device.name.split(":")[1]), calls)
+        busy = busy_ms(trace.events(), DeviceType.CUDA, device.index, calls)
         return device_time.DeviceTime(busy, "torch.profiler: CUDA kernels and copies, busy") if busy else None
 
     def reset_peak_memory(self, device):

@@ -28,6 +28,8 @@ def test_sweep_bad_input(args, message):
     (("--model", "resnet"), "--model: unknown value 'resnet'"),
     (("--mode", "predict"), "--mode: unknown value 'predict'; accepted: forward, infer, train"),
     (("--batch-size", "0"), "--batch-size: '0' is not a positive integer"),
+    (("--threads", "many"), "--threads: 'many' is not auto, N or INTRA,INTER"),
+    (("--backend", "jax", "--threads", "1"), "--threads: the jax backend's thread pools cannot be set by this harness"),
 ])
 def test_bad_options(args, message):
     code, out, err = run_cli("overhead", *args)

@@ -10,11 +10,20 @@ import pytest
 from tests_support import StandInBackend
 
 from bench.backends import Device
-from bench.device_time import OVERHEAD_BOUND, gpu_busy_ms, union_length
+from bench.device_time import OVERHEAD_BOUND, DeviceTime, gpu_busy_ms, union_length, xla_trace_busy
 from bench.output.summary import overhead_bound_lines, summary_lines
 from bench.results import CaseResult
 
 CPU = Device("cpu", "the host")
+GPU = Device("gpu:1", "a stand-in: no GPU here")
+
+
+def traced(read_trace, seen):
+    """`read_trace`, keeping what it read in `seen`."""
+    def reading(folder):
+        seen.extend(read_trace(folder))
+        return seen
+    return reading
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -43,24 +52,45 @@ def test_gpu_busy_time_counts_its_streams_kernels_once_per_moment_and_nothing_el
     assert gpu_busy_ms(planes, 2, calls=1) is None and gpu_busy_ms(planes[:1], 0, calls=1) is None
 
 
-def test_jax_reads_its_own_profilers_trace_and_finds_no_gpu_in_a_cpu_one(tmp_path):
+def test_an_xla_trace_is_profiled_around_the_calls_and_read_for_the_devices_streams():
+    events, calls = [], []
+
+    class Profiling:  # the shape of jax.profiler.trace and tf.profiler.experimental.Profile
+        def __init__(self, folder):
+            self.folder = folder
+
+        def __enter__(self):
+            events.append(("start", self.folder))
+
+        def __exit__(self, *exc):
+            events.append(("stop", self.folder))
+
+    def read(folder):
+        assert events[-2:] == [("start", str(folder)), ("stop", str(folder))] and len(calls) % 4 == 0
+        return [("/device:GPU:1", [("Stream #3(Compute)", [(0, 6_000_000), (1_000_000, 1_000_000)])])]
+
+    assert xla_trace_busy(Profiling, read, lambda: calls.append(1), 4, GPU, clock="c") == DeviceTime(1.5, "c")
+    assert xla_trace_busy(Profiling, read, lambda: calls.append(1), 4, Device("gpu:0", "other"), clock="c") is None
+    assert (GPU.index, CPU.index, len(calls)) == (1, 0, 8)
+
+
+def test_jax_reads_its_own_profilers_trace_and_finds_no_gpu_in_a_cpu_one():
     jax = pytest.importorskip("jax")
     from bench.backends.jax import JaxBackend, read_trace
 
     step = jax.jit(lambda a: (a @ a).sum())
     array = jax.numpy.ones((64, 64))
     step(array).block_until_ready()
-    with jax.profiler.trace(str(tmp_path)):
-        for _ in range(3):
-            step(array).block_until_ready()
-    planes = read_trace(tmp_path)
+    planes = []
+    busy = xla_trace_busy(jax.profiler.trace, traced(read_trace, planes), lambda: step(array).block_until_ready(),
+                          3, GPU, clock="jax")
     host = dict(planes)["/host:CPU"]
     assert sum(len(events) for _, events in host) > 0 and all(d >= 0 for _, events in host for _, d in events)
-    assert gpu_busy_ms(planes, 0, calls=3) is None
+    assert busy is None and gpu_busy_ms(planes, 0, calls=3) is None
     assert JaxBackend().device_time(lambda: None, 3, CPU) is None  # CPU rows are not profiled
 
 
-def test_tensorflow_reads_its_own_profilers_trace_and_finds_no_gpu_in_a_cpu_one(tmp_path):
+def test_tensorflow_reads_its_own_profilers_trace_and_finds_no_gpu_in_a_cpu_one():
     import tensorflow as tf
 
     from bench.backends.tensorflow import TensorFlowBackend, read_trace
@@ -68,14 +98,12 @@ def test_tensorflow_reads_its_own_profilers_trace_and_finds_no_gpu_in_a_cpu_one(
     step = tf.function(lambda a: tf.reduce_sum(tf.matmul(a, a)))
     array = tf.ones((64, 64))
     step(array)
-    tf.profiler.experimental.start(str(tmp_path))
-    for _ in range(3):
-        step(array)
-    tf.profiler.experimental.stop()
-    planes = read_trace(tmp_path)
+    planes = []
+    busy = xla_trace_busy(tf.profiler.experimental.Profile, traced(read_trace, planes), lambda: step(array), 3, GPU,
+                          clock="tf")
     events = [event for name, lines in planes if name.startswith("/host") for _, line in lines for event in line]
     assert events and all(duration >= 0 for _, duration in events)
-    assert gpu_busy_ms(planes, 0, calls=3) is None
+    assert busy is None and gpu_busy_ms(planes, 0, calls=3) is None
     assert TensorFlowBackend().device_time(lambda: None, 3, CPU) is None
 
 

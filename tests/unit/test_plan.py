@@ -7,6 +7,7 @@ from tests_support import StandInBackend
 from bench.backends import Device
 from bench.options import HarnessConfig
 from bench.plan import Case
+from bench.profiles import PROFILES
 from bench.results import CaseResult
 from bench.session import BenchSession
 from bench.timing import rewarm
@@ -80,3 +81,11 @@ def test_a_failure_drops_only_the_failed_model(fake_gpu_session):
     result = CaseResult(device="cpu", model="imdb_lstm", mode="infer", batch_size=1, precision="float32", status="ok")
     runner.forget(result, runner._model_key(failed, cpu))
     assert list(runner._models) == [runner._model_key(other, cpu)]
+
+
+def test_batch_one_inference_by_either_path_gets_rounds_for_a_p99():
+    tails = {(mode, batch, replicas) for mode in ("forward", "infer", "predict", "train") for batch in (1, 32)
+             for replicas in (0, 2) if Case("m", mode, "cpu", batch, replicas).needs_tail}
+    assert tails == {("forward", 1, 0), ("infer", 1, 0)}
+    assert PROFILES["quick"].rounds_for(0.05, tail=True) == 299 > PROFILES["quick"].rounds_for(0.05)
+    assert PROFILES["quick"].rounds_for(0.5, tail=True) == 60  # what fits in 30 s, and no p99
