@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from bench import backends
@@ -132,13 +133,17 @@ class Plan:
     def timed_passes(self) -> list[tuple[Case, int]]:
         """(case, pass number) in run order: pass 1 of every case, then pass 2 of every case, ...
 
-        Cases that will be skipped (their device is absent) get pass 1 only, as do server cases (a
-        load level is one unbroken stretch of arrivals).
+        Pass n starts each model's cases on a device at its (n-1)th case, in turn: the first case after a
+        model change runs on caches and memory the previous model left (on a 2-core VM, PyTorch's
+        resnet50 took ~10 calls to come back: docs/measurements-forward.md), and a fixed order would
+        hand that cost to one case, always the same. Cases that will be skipped (their device is absent)
+        get pass 1 only, as do server cases (a load level is one unbroken stretch of arrivals).
         """
         cases = self.cases()
         later = [case for case in cases if not case.load
                  and (case.replicas or not self.missing_device_reason(case.device))]
-        return [(case, 1) for case in cases] + [(case, n) for n in range(2, self.config.passes + 1) for case in later]
+        return [(case, 1) for case in cases] + [(case, n) for n in range(2, self.config.passes + 1)
+                                                for case in _rotated_groups(later, n - 1)]
 
     def missing_device_reason(self, name: str) -> str | None:
         """Why a case on device `name` cannot run here, or None when the device is present."""
@@ -162,3 +167,13 @@ class Plan:
         if not gpus or self.gpu_count():
             return None
         return backends.gpu_hint(backends.active(), gpus)
+
+
+def _rotated_groups(cases: list[Case], by: int) -> list[Case]:
+    """`cases` with each run of one model on one device rotated left by `by`."""
+    rotated = []
+    for _, group in itertools.groupby(cases, key=lambda case: (case.model, case.device)):
+        group = list(group)
+        start = by % len(group)
+        rotated += group[start:] + group[:start]
+    return rotated

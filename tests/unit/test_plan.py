@@ -42,7 +42,21 @@ def test_passes_go_through_the_whole_matrix_in_turn(fake_gpu_session):
     runnable = ["mnist_cnn-infer-cpu-b1", "mnist_cnn-train-cpu-b1"]
     absent = ["mnist_cnn-infer-gpu:5-b1", "mnist_cnn-train-gpu:5-b1"]
     assert order == ([(runnable[0], 1), (runnable[1], 1), (absent[0], 1), (absent[1], 1)]
-                     + [(case, n) for n in (2, 3) for case in runnable])
+                     + [(runnable[1], 2), (runnable[0], 2), (runnable[0], 3), (runnable[1], 3)])
+
+
+def test_each_pass_starts_a_models_cases_at_another_one(fake_gpu_session):
+    session = fake_gpu_session(models="mnist_cnn,imdb_lstm", modes="forward,infer", batch_sizes="1,8",
+                               devices="cpu", passes="5")
+    passes = session.plan.timed_passes()
+    for n in range(1, 6):
+        order = [case.id for case, number in passes if number == n]
+        assert sorted(order) == sorted(case.id for case in session.plan.cases())
+        models = [name.split("-")[0] for name in order]
+        assert models == sorted(models, key=models.index)  # each model's cases together: built once
+        firsts = [order[0], order[4]]
+        assert firsts == [f"{model}-{['forward-cpu-b1', 'forward-cpu-b8', 'infer-cpu-b1', 'infer-cpu-b8'][(n - 1) % 4]}"
+                          for model in ("mnist_cnn", "imdb_lstm")]
 
 
 def test_server_cases_are_one_per_load_level_and_search_in_one_pass(fake_gpu_session):
