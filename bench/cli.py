@@ -263,9 +263,9 @@ def overhead(args) -> int:
     from bench import overhead as check
 
     backend_name = args.backend or parse_one("KERAS_BACKEND", backends.BACKEND_NAMES)(backends.requested())
-    backends.select(backend_name)
     if args.threads and not backends.BACKENDS[backend_name].sets_threads:
         raise OptionError(str(backends.ThreadsUnsupported(backend_name)))
+    backends.select(backend_name)
     if args.bare_loop_rounds:
         print(check.bare_median_ms(args.model, args.mode, args.batch_size, args.device, args.bare_loop_rounds,
                                    threads=args.threads))

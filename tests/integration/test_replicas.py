@@ -34,6 +34,7 @@ def test_one_and_two_replicas_with_scaling_efficiency(run_bench, backend):
     done.stdout.fnmatch_lines(["*mnist_cnn-train-cpu-r2-b8*"])
 
 
+@pytest.mark.slow  # 10 s: a real session; CI runs it
 def test_more_replicas_than_devices(run_bench):
     done, results = run_bench("--replicas=1,4096", "--models=mnist_cnn", "--modes=train")
     assert done.ret == pytest.ExitCode.USAGE_ERROR

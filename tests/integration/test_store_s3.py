@@ -128,6 +128,7 @@ def test_a_journal_on_s3_is_recovered_when_its_owner_is_gone(prefix, monkeypatch
     assert RemoteFolder(prefix).files() == {}  # reading wrote nothing into the store
 
 
+@pytest.mark.slow  # 17 s: a real session; CI runs it
 def test_a_session_writes_its_run_to_s3(prefix, tmp_path):
     """A real `pytest bench/ --results-dir s3://...`: the store checked at collection, the passes journalled
     there, the run uploaded at the end and its journal removed."""

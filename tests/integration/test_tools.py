@@ -9,6 +9,7 @@ from tests_support import ROOT, run_cli
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow  # 12 s: a real session of the overhead check; CI runs it
 def test_a_device_that_is_not_there(monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     code, _, err = run_cli("overhead", "--device", "gpu:3", "--repeats", "1")
